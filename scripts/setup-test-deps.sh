@@ -25,9 +25,13 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # --no-install-recommends keeps chromium from pulling a desktop; policy-rc.d keeps mosquitto's
 # system service from starting (tests start their own brokers on free ports).
-$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+made_policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+  made_policy=1
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-$SUDO rm -f /usr/sbin/policy-rc.d
+[ -n "$made_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
 
 for tool in mosquitto promtool chromium; do
   if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
