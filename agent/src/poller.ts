@@ -1,0 +1,106 @@
+/**
+ * One poll round: every rig read (at most `concurrency` at a time, each cut off after
+ * `rigTimeoutMs` whatever its reader does) while every probe target runs concurrently. The agent
+ * program calls this once per interval and wraps the result into a report.
+ *
+ * Bound: a round of N rigs costs at most about ceil(N / concurrency) × rigTimeoutMs, because each
+ * worker slot is held for at most rigTimeoutMs per rig (a hung rig cannot hold it longer), and the
+ * probes (≤ probeAttempts × probeTimeoutMs) run beside the rigs.
+ */
+import type { ProbeResult, RigSample } from '@hashwatch/protocol';
+import { runProbes } from './probes/run.js';
+import { readerFor } from './readers/index.js';
+import { errorSample } from './readers/sample.js';
+import type { ProbeTarget, RigTarget } from './targets.js';
+
+export interface PollRoundOptions {
+  /** Rigs polled at the same time. */
+  concurrency: number;
+  /** Hard deadline per rig: a hung rig costs at most this. */
+  rigTimeoutMs: number;
+  /** Deadline per probe attempt. */
+  probeTimeoutMs: number;
+  /** Attempts per probe target in the round's window. */
+  probeAttempts: number;
+  /** The agent's clock (Unix ms). */
+  now: () => number;
+  /** Aborts the whole round (agent shutdown): pending rigs come back as timeouts. */
+  signal?: AbortSignal;
+}
+
+export interface PollRoundResult {
+  /** One sample per rig target, in the order of the targets. */
+  rigs: RigSample[];
+  /** One result per probe target, in the order of the targets. */
+  probes: ProbeResult[];
+  durationMs: number;
+  /**
+   * Failures by kind: `poll_<PollErrorKind>` per rig, `probe_<ProbeErrorClass>` per failed probe,
+   * `meter_failed`. A closed set of at most 14 keys, so it fits the report's `agent.errors`.
+   */
+  errors: Record<string, number>;
+}
+
+/** Extra time the hard per-rig cutoff allows past the reader's own deadline. */
+const RIG_CUTOFF_SLACK_MS = 50;
+
+async function pollOne(target: RigTarget, options: PollRoundOptions, roundSignal: AbortSignal): Promise<RigSample> {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  roundSignal.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  // The reader has its own deadline; this cutoff is the guarantee in case a reader ignores it.
+  const cutoff = new Promise<RigSample>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve(errorSample(target.id, options.now(), 'timeout', `Rig did not answer within ${options.rigTimeoutMs} ms`));
+    }, options.rigTimeoutMs + RIG_CUTOFF_SLACK_MS);
+  });
+  try {
+    const read = readerFor(target.api)
+      .poll(target, controller.signal, { timeoutMs: options.rigTimeoutMs, now: options.now })
+      .catch((err: unknown) => errorSample(target.id, options.now(), 'other', `Reader failed: ${String(err)}`));
+    return await Promise.race([read, cutoff]);
+  } finally {
+    clearTimeout(timer);
+    roundSignal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Polls every rig and probes every target once. Never throws. */
+export async function pollRound(
+  rigs: RigTarget[],
+  probes: ProbeTarget[],
+  options: PollRoundOptions,
+): Promise<PollRoundResult> {
+  const started = performance.now();
+  const roundSignal = options.signal ?? new AbortController().signal;
+  const samples: RigSample[] = new Array(rigs.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < rigs.length) {
+      const i = next++;
+      samples[i] = await pollOne(rigs[i] as RigTarget, options, roundSignal);
+    }
+  };
+  const workers = Math.max(1, Math.min(Math.floor(options.concurrency), rigs.length));
+  const [, probeResults] = await Promise.all([
+    Promise.all(Array.from({ length: rigs.length ? workers : 0 }, worker)),
+    runProbes(probes, roundSignal, {
+      timeoutMs: options.probeTimeoutMs,
+      attempts: options.probeAttempts,
+      now: options.now,
+    }),
+  ]);
+
+  const errors: Record<string, number> = {};
+  const count = (key: string): void => {
+    errors[key] = (errors[key] ?? 0) + 1;
+  };
+  for (const s of samples) {
+    if (s.error) count(`poll_${s.error.kind}`);
+    if (s.flags?.includes('meter_failed')) count('meter_failed');
+  }
+  for (const p of probeResults) if (!p.ok) count(`probe_${p.error_class ?? 'other'}`);
+  return { rigs: samples, probes: probeResults, durationMs: performance.now() - started, errors };
+}
