@@ -1,0 +1,841 @@
+/**
+ * The incremental diagnosis: memory (inventory, learned baselines, hysteresis, silence gaps) around
+ * the per-sample rules of classify.ts. Pure: no I/O, no clock; every call takes `nowMs` (the
+ * collector's clock) and returns an Outcome the caller persists. State is plain JSON
+ * (`exportState()` / `importState()`).
+ */
+import type { AgentState, Birth, Report, RigSample } from '@hashwatch/protocol';
+import { classifySample, type Neighbourhood, poolTrouble, uplinkFromProbes, type Verdict } from './classify.js';
+import { type DiagnosisConfig, diagnosisConfig } from './config.js';
+import {
+  type AccountingRow,
+  type Cause,
+  type Evidence,
+  emptyOutcome,
+  type Incident,
+  type Outcome,
+  type Scope,
+  type State,
+} from './types.js';
+
+/** One interval of one rig, kept so its row can be rewritten when its label changes. */
+interface Slot {
+  ts: number;
+  durationMs: number;
+  expectedHs: number;
+  hashrateHs: number;
+  powerW: number | null;
+}
+
+interface RigMem {
+  site: string;
+  host: string;
+  rig: string;
+  nominalHs: number;
+  nominalPowerW: number | null;
+  feed: string | null;
+  rack: string | null;
+  baseline: number;
+  healthySamples: number;
+  state: State;
+  sinceMs: number;
+  evidence: Evidence[];
+  pending: { state: State; evidence: Evidence[]; slots: Slot[] } | null;
+  /** End of the last covered interval on the accounting axis; null before the first sample. */
+  cursorMs: number | null;
+  reachable: boolean;
+  poolTrouble: boolean;
+  incidentId: string | null;
+  /** Unknown slots of the current silence gap not yet relabelled, and the relabels so far. */
+  gapSlots: number[];
+  gapTally: Partial<Record<State, { n: number; deficit: number; energy: number }>>;
+  gapIncidentId: string | null;
+  /** Hysteresis track of the backfill: the label so far and the slots awaiting confirmation. */
+  hist: { state: State; pendingState: State | null; pending: { slotTs: number; slot: Slot }[] };
+}
+
+interface HostMem {
+  site: string;
+  host: string;
+  bootId: string | null;
+  conn: number;
+  intervalMs: number;
+  hostUptimeS: number | null;
+  lastSeenMs: number | null;
+  presence: 'online' | 'offline';
+  /** Collector clock minus agent clock, applied to the accounting axis when beyond tolerance. */
+  clockOffsetMs: number;
+  silent: boolean;
+  gapNewBoot: boolean;
+  rigs: string[];
+  state: State;
+  sinceMs: number;
+  incidentId: string | null;
+  gapIncidentId: string | null;
+}
+
+interface SiteMem {
+  site: string;
+  hosts: string[];
+  state: State;
+  sinceMs: number;
+  incidentId: string | null;
+  gapIncidentId: string | null;
+}
+
+/** The serialisable memory of a Diagnoser (`exportState()`); treat as opaque, versioned. */
+export interface DiagnoserState {
+  version: 1;
+  sites: SiteMem[];
+  hosts: HostMem[];
+  rigs: RigMem[];
+  incidents: Incident[];
+}
+
+/** Presence as carried by the `state` topic (the subset the diagnosis reads). */
+export type Presence = Pick<AgentState, 'status' | 'reason' | 'boot_id' | 'conn'>;
+
+const HASHING: ReadonlySet<State> = new Set(['ok', 'degraded', 'hardware_fault']);
+/** Tie-break among causes in a roll-up: the most specific explanation first. */
+const SEVERITY: State[] = [
+  'power_loss',
+  'connectivity_loss',
+  'pool_outage',
+  'unreachable',
+  'hardware_fault',
+  'degraded',
+  'unknown',
+];
+
+const hostKey = (site: string, host: string) => `${site}/${host}`;
+const rigKey = (site: string, host: string, rig: string) => `${site}/${host}/${rig}`;
+
+/**
+ * Call on every committed report, birth and presence change, and on a timer (`tick`) for silence.
+ * Each call returns what changed; nothing is retained for the caller to fetch later.
+ */
+export class Diagnoser {
+  readonly config: DiagnosisConfig;
+  private sites = new Map<string, SiteMem>();
+  private hosts = new Map<string, HostMem>();
+  private rigs = new Map<string, RigMem>();
+  private incidents = new Map<string, Incident>();
+  private out: Outcome = emptyOutcome();
+  private touched = new Set<string>();
+
+  constructor(config: Partial<DiagnosisConfig> = {}) {
+    this.config = diagnosisConfig(config);
+  }
+
+  /** Inventory and boot facts. A new boot_id while silent marks the gap as crossing a restart. */
+  observeBirth(site: string, host: string, birth: Birth, nowMs: number): Outcome {
+    const h = this.host(site, host, birth.interval_ms);
+    if (h.bootId === birth.boot_id && birth.conn < h.conn) return this.flush(); // stale
+    if (h.bootId !== null && h.bootId !== birth.boot_id && h.silent) h.gapNewBoot = true;
+    h.bootId = birth.boot_id;
+    h.conn = birth.conn;
+    h.intervalMs = birth.interval_ms;
+    h.hostUptimeS = birth.host.uptime_s;
+    h.presence = 'online';
+    const ids = new Set<string>();
+    for (const inv of birth.rigs) {
+      ids.add(inv.id);
+      const r = this.rig(site, host, inv.id, inv.nominal_hashrate_hs);
+      r.nominalHs = inv.nominal_hashrate_hs;
+      r.nominalPowerW = inv.nominal_power_w ?? null;
+      r.feed = inv.feed ?? null;
+      r.rack = inv.rack ?? null;
+    }
+    // Rigs removed from the inventory leave the roll-ups (their history stays in the store).
+    for (const id of h.rigs.filter((x) => !ids.has(x))) {
+      const r = this.rigs.get(rigKey(site, host, id));
+      if (r) this.setState('rig', r, 'ok', nowMs, nowMs, [{ signal: 'inventory', detail: 'rig removed' }]);
+      this.rigs.delete(rigKey(site, host, id));
+    }
+    h.rigs = h.rigs.filter((x) => ids.has(x));
+    this.rollup(site, nowMs, nowMs);
+    return this.flush();
+  }
+
+  /** MQTT presence. `offline` (Last Will or clean stop) silences the host at once. */
+  observePresence(site: string, host: string, presence: Presence, nowMs: number): Outcome {
+    const h = this.hosts.get(hostKey(site, host));
+    if (!h) return this.flush();
+    const stale =
+      (h.bootId !== null && presence.boot_id !== h.bootId && presence.status === 'offline') ||
+      (presence.boot_id === h.bootId && presence.conn < h.conn);
+    if (stale) return this.flush();
+    h.presence = presence.status;
+    if (presence.status === 'offline' && !h.silent) {
+      this.silence(h, nowMs, {
+        signal: 'presence',
+        detail: presence.reason === 'shutdown' ? 'agent stopped cleanly' : 'agent connection lost (Last Will)',
+      });
+    }
+    return this.flush();
+  }
+
+  /** One committed report, live or replayed from the spool (`historical: true`). */
+  observeReport(site: string, host: string, report: Report, nowMs: number): Outcome {
+    const h = this.host(site, host, report.interval_ms);
+    if (report.historical) {
+      this.historical(h, report);
+      return this.flush();
+    }
+    const rawOffset = nowMs - report.ts;
+    if (Math.abs(rawOffset - h.clockOffsetMs) > this.config.skew_tolerance_ms) {
+      h.clockOffsetMs = Math.abs(rawOffset) > this.config.skew_tolerance_ms ? rawOffset : 0;
+    }
+    const ts = report.ts + h.clockOffsetMs;
+    h.lastSeenMs = nowMs;
+    h.presence = 'online';
+    h.intervalMs = report.interval_ms;
+    if (h.silent) {
+      this.fillUnknown(h, ts);
+      h.silent = false;
+      if (h.gapNewBoot) this.relabelAcrossBoot(h, report, ts);
+    }
+    const uplink = uplinkFromProbes(report.probes, this.config);
+    const samples = new Map(report.rigs.map((s) => [s.rig, s]));
+    for (const sample of report.rigs) {
+      const r = this.rig(site, host, sample.rig, sample.hashrate_ideal_hs ?? sample.hashrate_hs ?? 0);
+      if (r.cursorMs !== null && ts < r.cursorMs - report.interval_ms / 2) continue; // duplicate / out of order
+      if (r.cursorMs !== null && ts - r.cursorMs >= this.config.silence_intervals * report.interval_ms) {
+        this.fillUnknown(h, ts);
+      }
+      const v = classifySample(
+        sample,
+        report.ts,
+        uplink,
+        this.expectation(r),
+        this.neighbours(r, samples, report.ts),
+        this.config,
+      );
+      r.reachable = sample.reachable;
+      r.poolTrouble = sample.reachable && poolTrouble(sample, report.ts, this.config) !== undefined;
+      this.learn(r, v);
+      this.live(
+        r,
+        v,
+        {
+          ts,
+          durationMs: report.interval_ms,
+          expectedHs: this.expectedHs(r),
+          hashrateHs: v.hashrateHs,
+          powerW: v.powerW,
+        },
+        nowMs,
+      );
+    }
+    this.rollup(site, nowMs, ts);
+    return this.flush();
+  }
+
+  /** Silence detection: hosts quiet for `silence_intervals` become unknown; gaps fill with unknown rows. */
+  tick(nowMs: number): Outcome {
+    for (const h of this.hosts.values()) {
+      const quietMs = h.lastSeenMs === null ? 0 : nowMs - h.lastSeenMs;
+      if (!h.silent && h.lastSeenMs !== null && quietMs > this.config.silence_intervals * h.intervalMs) {
+        this.silence(h, nowMs, {
+          signal: 'silence',
+          detail: `no report for ${Math.round(quietMs / 1000)} s (> ${this.config.silence_intervals} intervals)`,
+        });
+      }
+      if (h.silent) this.fillUnknown(h, nowMs);
+    }
+    return this.flush();
+  }
+
+  /** Current state of a rig, host (`site/host`) or site, or undefined. */
+  stateOf(scope: Scope, id: string): { state: State; sinceMs: number } | undefined {
+    const m = scope === 'rig' ? this.rigs.get(id) : scope === 'host' ? this.hosts.get(id) : this.sites.get(id);
+    return m ? { state: m.state, sinceMs: m.sinceMs } : undefined;
+  }
+
+  /** Open incidents (and closed ones still awaiting a gap relabel). */
+  openIncidents(): Incident[] {
+    return [...this.incidents.values()].filter((i) => i.endMs === null).map((i) => structuredClone(i));
+  }
+
+  exportState(): DiagnoserState {
+    return structuredClone({
+      version: 1 as const,
+      sites: [...this.sites.values()],
+      hosts: [...this.hosts.values()],
+      rigs: [...this.rigs.values()],
+      incidents: [...this.incidents.values()],
+    });
+  }
+
+  importState(state: DiagnoserState): void {
+    if (state.version !== 1) throw new Error(`Diagnosis state version ${String(state.version)} is not supported`);
+    const copy = structuredClone(state);
+    this.sites = new Map(copy.sites.map((s) => [s.site, s]));
+    this.hosts = new Map(copy.hosts.map((h) => [hostKey(h.site, h.host), h]));
+    this.rigs = new Map(copy.rigs.map((r) => [rigKey(r.site, r.host, r.rig), r]));
+    this.incidents = new Map(copy.incidents.map((i) => [i.id, i]));
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  private host(site: string, host: string, intervalMs: number): HostMem {
+    const key = hostKey(site, host);
+    let h = this.hosts.get(key);
+    if (!h) {
+      h = {
+        site,
+        host,
+        bootId: null,
+        conn: 0,
+        intervalMs,
+        hostUptimeS: null,
+        lastSeenMs: null,
+        presence: 'online',
+        clockOffsetMs: 0,
+        silent: false,
+        gapNewBoot: false,
+        rigs: [],
+        state: 'unknown',
+        sinceMs: 0,
+        incidentId: null,
+        gapIncidentId: null,
+      };
+      this.hosts.set(key, h);
+      let s = this.sites.get(site);
+      if (!s) {
+        s = { site, hosts: [], state: 'unknown', sinceMs: 0, incidentId: null, gapIncidentId: null };
+        this.sites.set(site, s);
+      }
+      s.hosts.push(host);
+    }
+    return h;
+  }
+
+  private rig(site: string, host: string, rig: string, nominalHs: number): RigMem {
+    const key = rigKey(site, host, rig);
+    let r = this.rigs.get(key);
+    if (!r) {
+      r = {
+        site,
+        host,
+        rig,
+        nominalHs,
+        nominalPowerW: null,
+        feed: null,
+        rack: null,
+        baseline: 1,
+        healthySamples: 0,
+        state: 'unknown',
+        sinceMs: 0,
+        evidence: [],
+        pending: null,
+        cursorMs: null,
+        reachable: true,
+        poolTrouble: false,
+        incidentId: null,
+        gapSlots: [],
+        gapTally: {},
+        gapIncidentId: null,
+        hist: { state: 'ok', pendingState: null, pending: [] },
+      };
+      this.rigs.set(key, r);
+      const h = this.hosts.get(hostKey(site, host));
+      if (h && !h.rigs.includes(rig)) h.rigs.push(rig);
+    }
+    return r;
+  }
+
+  private expectedHs(r: RigMem): number {
+    const b = Math.min(this.config.baseline_max_ratio, Math.max(this.config.baseline_min_ratio, r.baseline));
+    return r.nominalHs * b;
+  }
+
+  private expectation(r: RigMem) {
+    return { nominalHs: r.nominalHs, nominalPowerW: r.nominalPowerW, expectedHs: this.expectedHs(r), current: r.state };
+  }
+
+  /** Learns hashrate/nominal only from healthy samples of a confirmed-ok rig, never from a fault. */
+  private learn(r: RigMem, v: Verdict): void {
+    if (!v.healthy || r.state !== 'ok' || r.pending !== null || r.nominalHs <= 0) return;
+    const x = v.hashrateHs / r.nominalHs;
+    r.healthySamples += 1;
+    let alpha = Math.max(1 / r.healthySamples, this.config.baseline_alpha);
+    if (r.healthySamples > this.config.baseline_warmup_samples) {
+      alpha = this.config.baseline_alpha / (x < r.baseline ? this.config.baseline_down_slowdown : 1);
+    }
+    r.baseline += alpha * (x - r.baseline);
+  }
+
+  private neighbours(r: RigMem, samples: Map<string, RigSample>, reportTs: number): Neighbourhood {
+    const site = this.sites.get(r.site);
+    const group = (field: 'feed' | 'rack') => {
+      const id = r[field];
+      if (id === null || !site) return undefined;
+      let down = 0;
+      let size = 0;
+      for (const host of site.hosts) {
+        const h = this.hosts.get(hostKey(r.site, host));
+        for (const rid of h?.rigs ?? []) {
+          const o = this.rigs.get(rigKey(r.site, host, rid));
+          if (!o || o[field] !== id) continue;
+          size += 1;
+          const s = host === r.host ? samples.get(rid) : undefined;
+          if (s ? !s.reachable : !o.reachable) down += 1;
+        }
+      }
+      return { id, down, size };
+    };
+    let trouble = 0;
+    let reachable = 0;
+    for (const host of site?.hosts ?? []) {
+      const h = this.hosts.get(hostKey(r.site, host));
+      for (const rid of h?.rigs ?? []) {
+        const o = this.rigs.get(rigKey(r.site, host, rid));
+        const s = host === r.host ? samples.get(rid) : undefined;
+        const reach = s ? s.reachable : (o?.reachable ?? false);
+        if (!reach) continue;
+        reachable += 1;
+        if (s ? poolTrouble(s, reportTs, this.config) !== undefined : o?.poolTrouble) trouble += 1;
+      }
+    }
+    const feed = group('feed');
+    const rack = group('rack');
+    return {
+      ...(feed ? { feed } : {}),
+      ...(rack ? { rack } : {}),
+      sitePoolTroubleFraction: reachable > 0 ? trouble / reachable : 0,
+    };
+  }
+
+  // ---- hysteresis and accounting ------------------------------------------------------------
+
+  private row(r: RigMem, s: Slot, state: State): AccountingRow {
+    // Hashes that cannot reach a pool (or are not known to) are lost: only hashing states count.
+    const actual = HASHING.has(state) ? s.hashrateHs : 0;
+    const energy = state === 'power_loss' ? 0 : s.powerW === null ? null : (s.powerW * s.durationMs) / 1000;
+    return {
+      site: r.site,
+      host: r.host,
+      rig: r.rig,
+      ts: s.ts,
+      duration_ms: s.durationMs,
+      state,
+      expected_hs: s.expectedHs,
+      actual_hs: actual,
+      deficit_hashes: (Math.max(0, s.expectedHs - actual) * s.durationMs) / 1000,
+      energy_j: energy,
+    };
+  }
+
+  /** Emits a row whose label is settled and adds it to the open incidents of its scopes. */
+  private emitFinal(r: RigMem, s: Slot, state: State): AccountingRow {
+    const row = this.row(r, s, state);
+    this.out.rows.push(row);
+    const scopes = [
+      r.incidentId,
+      this.hosts.get(hostKey(r.site, r.host))?.incidentId,
+      this.sites.get(r.site)?.incidentId,
+    ];
+    for (const id of scopes) {
+      const inc = id ? this.incidents.get(id) : undefined;
+      if (!inc || inc.endMs !== null || row.ts < inc.startMs) continue;
+      inc.deficitHashes += row.deficit_hashes;
+      inc.energyJ += row.energy_j ?? 0;
+      const rid = `${r.host}/${r.rig}`;
+      if (state !== 'ok' && !inc.rigs.includes(rid)) inc.rigs.push(rid);
+      this.touched.add(inc.id);
+    }
+    return row;
+  }
+
+  /** Live sample through the hysteresis: `confirm_reports` agreeing samples switch state, backdated. */
+  private live(r: RigMem, v: Verdict, s: Slot, nowMs: number): void {
+    r.cursorMs = s.ts + s.durationMs;
+    // Out of `unknown` any state is better than none, except a hardware verdict, which still waits
+    // for confirmation (a rig's first sample after a start or a gap can be a glitch).
+    if (
+      (r.state === 'unknown' && this.confirmFor(v.state) <= this.config.confirm_reports) ||
+      this.confirmFor(v.state) <= 1
+    ) {
+      const pending = r.pending && r.pending.state !== v.state ? r.pending.slots : [];
+      r.pending = null;
+      this.setState('rig', r, v.state, pending[0]?.ts ?? s.ts, nowMs, v.evidence);
+      for (const p of pending) this.emitFinal(r, p, v.state);
+      this.emitFinal(r, s, v.state);
+      return;
+    }
+    if (v.state === r.state) {
+      // A lone dissenting sample was noise: its rows keep the confirmed label.
+      if (r.pending) for (const p of r.pending.slots) this.emitFinal(r, p, r.state);
+      r.pending = null;
+      r.evidence = v.evidence;
+      this.emitFinal(r, s, r.state);
+      return;
+    }
+    if (r.pending && r.pending.state !== v.state) {
+      for (const p of r.pending.slots) this.emitFinal(r, p, r.state);
+      r.pending = null;
+    }
+    if (!r.pending) r.pending = { state: v.state, evidence: v.evidence, slots: [] };
+    r.pending.slots.push(s);
+    r.pending.evidence = v.evidence;
+    if (r.pending.slots.length < this.confirmFor(v.state)) {
+      this.out.rows.push(this.row(r, s, r.state)); // provisional, rewritten on confirmation
+      return;
+    }
+    const { slots, evidence, state } = r.pending;
+    r.pending = null;
+    this.setState('rig', r, state, slots[0]?.ts ?? s.ts, nowMs, evidence);
+    for (const p of slots) this.emitFinal(r, p, state);
+  }
+
+  private confirmFor(state: State): number {
+    return state === 'hardware_fault' || state === 'degraded'
+      ? this.config.confirm_reports_hardware
+      : this.config.confirm_reports;
+  }
+
+  private setState(
+    scope: Scope,
+    m: RigMem | HostMem | SiteMem,
+    to: State,
+    sinceMs: number,
+    nowMs: number,
+    evidence: Evidence[],
+  ): void {
+    const from = m.state;
+    if ('evidence' in m) m.evidence = evidence;
+    if (from === to) return;
+    const host = 'host' in m ? m.host : undefined;
+    const rig = 'rig' in m ? m.rig : undefined;
+    const id =
+      rig !== undefined ? rigKey(m.site, host ?? '', rig) : host !== undefined ? hostKey(m.site, host) : m.site;
+    if (m.incidentId) {
+      const inc = this.incidents.get(m.incidentId);
+      if (inc) {
+        inc.endMs = sinceMs;
+        this.out.incidents.push({ action: 'close', incident: structuredClone(inc) });
+        this.touched.delete(inc.id);
+        if (!this.isGapIncident(inc.id)) this.incidents.delete(inc.id);
+      }
+      m.incidentId = null;
+    }
+    if (to !== 'ok') {
+      const inc: Incident = {
+        id: `${id}@${sinceMs}`,
+        scope,
+        scopeId: id,
+        site: m.site,
+        ...(host !== undefined ? { host } : {}),
+        ...(rig !== undefined ? { rig } : {}),
+        cause: to as Cause,
+        startMs: sinceMs,
+        endMs: null,
+        rigs: rig !== undefined ? [`${host}/${rig}`] : [],
+        deficitHashes: 0,
+        energyJ: 0,
+        evidence,
+      };
+      this.incidents.set(inc.id, inc);
+      m.incidentId = inc.id;
+      this.out.incidents.push({ action: 'open', incident: structuredClone(inc) });
+    }
+    m.state = to;
+    m.sinceMs = sinceMs;
+    this.out.changes.push({
+      scope,
+      id,
+      site: m.site,
+      ...(host !== undefined ? { host } : {}),
+      ...(rig !== undefined ? { rig } : {}),
+      from,
+      to,
+      sinceMs,
+      atMs: nowMs,
+      evidence,
+    });
+  }
+
+  private isGapIncident(id: string): boolean {
+    for (const m of [...this.rigs.values(), ...this.hosts.values(), ...this.sites.values()]) {
+      if (m.gapIncidentId === id) return true;
+    }
+    return false;
+  }
+
+  // ---- silence, gaps and relabelling ----------------------------------------------------------
+
+  private silence(h: HostMem, nowMs: number, why: Evidence): void {
+    h.silent = true;
+    h.gapNewBoot = false;
+    for (const id of h.rigs) {
+      const r = this.rigs.get(rigKey(h.site, h.host, id));
+      if (!r) continue;
+      if (r.pending) for (const p of r.pending.slots) this.emitFinal(r, p, r.state);
+      r.pending = null;
+      r.gapSlots = [];
+      r.gapTally = {};
+      r.hist = { state: r.state === 'unknown' ? 'ok' : r.state, pendingState: null, pending: [] };
+      this.setState('rig', r, 'unknown', r.cursorMs ?? nowMs, nowMs, [why]);
+      this.retireGapIncident(r, r.incidentId);
+    }
+    this.rollup(h.site, nowMs, nowMs);
+    this.retireGapIncident(h, h.incidentId);
+    const s = this.sites.get(h.site);
+    if (s && s.state === 'unknown' && s.gapIncidentId !== s.incidentId) this.retireGapIncident(s, s.incidentId);
+  }
+
+  /** Points a scope at its new gap incident, forgetting the previous one once it is closed. */
+  private retireGapIncident(m: RigMem | HostMem | SiteMem, next: string | null): void {
+    const prev = m.gapIncidentId;
+    m.gapIncidentId = next;
+    if (prev && prev !== next && this.incidents.get(prev)?.endMs !== null && !this.isGapIncident(prev)) {
+      this.incidents.delete(prev);
+    }
+  }
+
+  /** Unknown rows for every whole interval from each rig's cursor up to `untilMs`. */
+  private fillUnknown(h: HostMem, untilMs: number): void {
+    for (const id of h.rigs) {
+      const r = this.rigs.get(rigKey(h.site, h.host, id));
+      if (!r || r.cursorMs === null) continue;
+      let guard = 0;
+      while (r.cursorMs + h.intervalMs <= untilMs + h.intervalMs / 2 && guard++ < this.config.max_gap_slots) {
+        const slot: Slot = {
+          ts: r.cursorMs,
+          durationMs: h.intervalMs,
+          expectedHs: this.expectedHs(r),
+          hashrateHs: 0,
+          powerW: null,
+        };
+        this.emitFinal(r, slot, 'unknown');
+        r.gapSlots.push(slot.ts);
+        if (r.gapSlots.length > this.config.max_gap_slots) r.gapSlots.shift();
+        r.cursorMs += h.intervalMs;
+      }
+    }
+  }
+
+  /** Replaces one unknown slot with a relabelled row and tallies it for the incident relabel. */
+  private relabelSlot(r: RigMem, h: HostMem, slotTs: number, s: Slot, state: State): void {
+    const old: Slot = { ts: slotTs, durationMs: h.intervalMs, expectedHs: s.expectedHs, hashrateHs: 0, powerW: null };
+    const before = this.row(r, old, 'unknown');
+    this.out.retractions.push({ site: r.site, host: r.host, rig: r.rig, fromMs: slotTs, toMs: slotTs + 1 });
+    const row = this.row(r, s, state);
+    this.out.rows.push(row);
+    const t = r.gapTally[state] ?? { n: 0, deficit: 0, energy: 0 };
+    t.n += 1;
+    t.deficit += row.deficit_hashes;
+    t.energy += row.energy_j ?? 0;
+    r.gapTally[state] = t;
+    const u = r.gapTally.unknown ?? { n: 0, deficit: 0, energy: 0 };
+    u.deficit -= before.deficit_hashes;
+    r.gapTally.unknown = u;
+  }
+
+  /**
+   * The agent came back with a new boot: nothing will backfill the slots it did not record. The
+   * rig's own uptime decides: rebooted inside the gap → power loss; ran through it → it hashed.
+   */
+  private relabelAcrossBoot(h: HostMem, report: Report, ts: number): void {
+    for (const sample of report.rigs) {
+      const r = this.rigs.get(rigKey(h.site, h.host, sample.rig));
+      if (!r || r.gapSlots.length === 0 || sample.uptime_s === undefined) continue;
+      const rigUpSinceMs = ts - sample.uptime_s * 1000;
+      const hostRebooted = h.hostUptimeS !== null && ts - h.hostUptimeS * 1000 > (r.gapSlots[0] ?? ts);
+      for (const slotTs of r.gapSlots) {
+        const off = rigUpSinceMs > slotTs;
+        const exp = this.expectedHs(r);
+        const s: Slot = {
+          ts: slotTs,
+          durationMs: h.intervalMs,
+          expectedHs: exp,
+          hashrateHs: off ? 0 : exp,
+          powerW: off ? 0 : null,
+        };
+        this.relabelSlot(r, h, slotTs, s, off ? 'power_loss' : 'ok');
+      }
+      r.gapSlots = [];
+      r.evidence = [
+        {
+          signal: 'rig.uptime',
+          detail: `rig up ${sample.uptime_s} s after the gap${hostRebooted ? '; host rebooted in the gap' : ''}`,
+        },
+      ];
+    }
+    h.gapNewBoot = false;
+    this.relabelGapIncidents(h);
+  }
+
+  /** A spooled report: relabels the unknown slot it covers from its own evidence (no hysteresis). */
+  private historical(h: HostMem, report: Report): void {
+    const ts = report.ts + h.clockOffsetMs;
+    const uplink = uplinkFromProbes(report.probes, this.config);
+    const samples = new Map(report.rigs.map((s) => [s.rig, s]));
+    let relabelled = false;
+    // Spool replay can overtake the first live report: make sure the gap reaches this report.
+    if (h.silent) this.fillUnknown(h, ts + report.interval_ms);
+    for (const sample of report.rigs) {
+      const r = this.rigs.get(rigKey(h.site, h.host, sample.rig));
+      if (!r) continue;
+      const idx = r.gapSlots.findIndex((x) => Math.abs(x - ts) < report.interval_ms / 2);
+      const fresh = r.cursorMs === null;
+      if (idx < 0 && !fresh) continue; // already covered: a duplicate delivery
+      const v = classifySample(
+        sample,
+        report.ts,
+        uplink,
+        this.expectation(r),
+        this.neighbours(r, samples, report.ts),
+        this.config,
+      );
+      const s: Slot = {
+        ts,
+        durationMs: report.interval_ms,
+        expectedHs: this.expectedHs(r),
+        hashrateHs: v.hashrateHs,
+        powerW: v.powerW,
+      };
+      if (idx >= 0) {
+        const slotTs = r.gapSlots[idx] as number;
+        r.gapSlots.splice(idx, 1);
+        this.backfill(r, h, slotTs, s, v.state);
+        relabelled = true;
+      } else {
+        this.out.rows.push(this.row(r, s, v.state));
+      }
+    }
+    if (relabelled) this.relabelGapIncidents(h);
+  }
+
+  /** The backfill's own hysteresis, so one noisy spooled sample does not relabel a slot either. */
+  private backfill(r: RigMem, h: HostMem, slotTs: number, s: Slot, state: State): void {
+    const t = r.hist;
+    const flush = (label: State) => {
+      for (const p of t.pending) this.relabelSlot(r, h, p.slotTs, p.slot, label);
+      t.pending = [];
+      t.pendingState = null;
+    };
+    if (state === t.state) {
+      flush(t.state);
+      this.relabelSlot(r, h, slotTs, s, state);
+    } else {
+      if (t.pendingState !== state) flush(t.state);
+      t.pendingState = state;
+      t.pending.push({ slotTs, slot: s });
+      if (t.pending.length >= this.confirmFor(state)) {
+        t.state = state;
+        flush(state);
+      }
+    }
+    // The gap is covered: what is still pending is labelled by the live state it led into.
+    if (r.gapSlots.length === 0 && t.pending.length > 0) flush(t.pendingState === r.state ? r.state : t.state);
+  }
+
+  private relabelGapIncidents(h: HostMem): void {
+    const tallyOf = (rigs: RigMem[]) => {
+      const sum: Partial<Record<State, { n: number; deficit: number; energy: number }>> = {};
+      let remaining = 0;
+      let remainingDeficit = 0;
+      for (const r of rigs) {
+        remaining += r.gapSlots.length;
+        remainingDeficit += (r.gapSlots.length * this.expectedHs(r) * h.intervalMs) / 1000;
+        for (const [state, t] of Object.entries(r.gapTally) as [
+          State,
+          { n: number; deficit: number; energy: number },
+        ][]) {
+          if (state === 'unknown') continue;
+          const acc = sum[state] ?? { n: 0, deficit: 0, energy: 0 };
+          acc.n += t.n;
+          acc.deficit += t.deficit;
+          acc.energy += t.energy;
+          sum[state] = acc;
+        }
+      }
+      return { sum, remaining, remainingDeficit };
+    };
+    const apply = (id: string | null, rigs: RigMem[]) => {
+      const inc = id ? this.incidents.get(id) : undefined;
+      if (!inc) return;
+      const { sum, remaining, remainingDeficit } = tallyOf(rigs);
+      let best: State = 'unknown';
+      let bestN = remaining;
+      for (const [state, t] of Object.entries(sum) as [State, { n: number }][]) {
+        if (state !== 'ok' && t.n > bestN) {
+          best = state;
+          bestN = t.n;
+        }
+      }
+      const nonOk = Object.entries(sum).some(([st, t]) => st !== 'ok' && (t?.n ?? 0) > 0);
+      inc.deficitHashes = remainingDeficit + Object.values(sum).reduce((a, t) => a + (t?.deficit ?? 0), 0);
+      inc.energyJ = Object.values(sum).reduce((a, t) => a + (t?.energy ?? 0), 0);
+      if (remaining === 0 && !nonOk) {
+        this.out.incidents.push({ action: 'void', incident: structuredClone(inc) });
+        return;
+      }
+      inc.cause = best as Cause;
+      inc.evidence = [{ signal: 'backfill', detail: `relabelled from ${Object.keys(sum).join(', ')} evidence` }];
+      this.out.incidents.push({ action: 'relabel', incident: structuredClone(inc) });
+    };
+    const hostRigs = h.rigs.flatMap((id) => this.rigs.get(rigKey(h.site, h.host, id)) ?? []);
+    for (const r of hostRigs) apply(r.gapIncidentId, [r]);
+    apply(h.gapIncidentId, hostRigs);
+    const site = this.sites.get(h.site);
+    if (site) {
+      const siteRigs = site.hosts.flatMap((host) =>
+        (this.hosts.get(hostKey(h.site, host))?.rigs ?? []).flatMap(
+          (id) => this.rigs.get(rigKey(h.site, host, id)) ?? [],
+        ),
+      );
+      apply(site.gapIncidentId, siteRigs);
+    }
+  }
+
+  // ---- roll-ups -----------------------------------------------------------------------------
+
+  private rollupOf(states: State[]): { state: State; evidence: Evidence[] } {
+    if (states.length === 0) return { state: 'unknown', evidence: [] };
+    const counts = new Map<State, number>();
+    for (const s of states) counts.set(s, (counts.get(s) ?? 0) + 1);
+    let best: State | undefined;
+    let bestN = 0;
+    for (const s of SEVERITY) {
+      const n = counts.get(s) ?? 0;
+      if (n > bestN) {
+        best = s;
+        bestN = n;
+      }
+    }
+    const detail = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+    const evidence = [{ signal: 'rigs', detail: `${detail} of ${states.length} rigs` }];
+    if (best !== undefined && bestN / states.length >= this.config.rollup_fraction) return { state: best, evidence };
+    return { state: best === undefined ? 'ok' : 'degraded', evidence };
+  }
+
+  private rollup(site: string, nowMs: number, ts: number): void {
+    const s = this.sites.get(site);
+    if (!s) return;
+    const all: State[] = [];
+    for (const host of s.hosts) {
+      const h = this.hosts.get(hostKey(site, host));
+      if (!h) continue;
+      const states = h.rigs.flatMap((id) => this.rigs.get(rigKey(site, host, id))?.state ?? []);
+      all.push(...states);
+      const r = h.silent ? { state: 'unknown' as State, evidence: [] } : this.rollupOf(states);
+      this.setState('host', h, r.state, ts, nowMs, r.evidence);
+    }
+    const r = this.rollupOf(all);
+    this.setState('site', s, r.state, ts, nowMs, r.evidence);
+  }
+
+  private flush(): Outcome {
+    for (const id of this.touched) {
+      const inc = this.incidents.get(id);
+      if (inc) this.out.incidents.push({ action: 'extend', incident: structuredClone(inc) });
+    }
+    this.touched.clear();
+    const out = this.out;
+    this.out = emptyOutcome();
+    return out;
+  }
+}
