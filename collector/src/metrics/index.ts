@@ -1,0 +1,14 @@
+/** The collector's Prometheus metrics: renderer, HTTP handler and helpers. See README.md. */
+export { addHistogram, EXPOSITION_CONTENT_TYPE, escapeLabelValue, type HistogramSnapshot } from './exposition.js';
+export { createMetricsHandler, type MetricsHandlerOptions } from './handler.js';
+export { COMMIT_LATENCY_BUCKETS_SECONDS, LatencyHistogram } from './histogram.js';
+export {
+  type BrokerStats,
+  type IngestStats,
+  type MetricsSources,
+  type RenderOptions,
+  renderFleetMetrics,
+  renderMetrics,
+  type StoreStats,
+} from './render.js';
+export { createRuntimeRegistry } from './runtime.js';
