@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * `hashwatch-collector`: `run` (default) starts the collector; `add-agent <site> <host>` issues
+ * broker credentials and prints the agent's config snippet. Exit codes: 0 ok, 1 runtime failure,
+ * 2 invalid config or arguments.
+ */
+import { createRequire } from 'node:module';
+import { ConfigError } from '@hashwatch/protocol';
+import { Command } from 'commander';
+import { addAgent, credentialsPath } from './broker/index.js';
+import { loadConfig } from './config.js';
+import { createLogger } from './log.js';
+import { Collector } from './main.js';
+
+const require = createRequire(import.meta.url);
+const { version } = require('../package.json') as { version: string };
+
+function configOrExit(file: string | undefined) {
+  try {
+    return loadConfig(file, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function run(opts: { config?: string }): Promise<void> {
+  const config = configOrExit(opts.config);
+  const log = createLogger(config.log.level);
+  const collector = new Collector(config, log);
+  try {
+    await collector.start();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'Collector failed to start');
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'Stopping');
+    collector.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error({ err: err.message }, 'Unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+const program = new Command('hashwatch-collector')
+  .description('hashwatch collector: MQTT ingest, SQLite store, diagnosis, metrics and HTTP API')
+  .version(version)
+  .option('-c, --config <file>', 'YAML config file (defaults apply to every missing key)');
+
+program
+  .command('run', { isDefault: true })
+  .description('run the collector (default)')
+  .option('-c, --config <file>', 'YAML config file')
+  .action(async (opts: { config?: string }) => {
+    await run({ config: opts.config ?? program.opts<{ config?: string }>().config });
+  });
+
+program
+  .command('add-agent <site> <host>')
+  .description('issue broker credentials for an agent and print its config snippet')
+  .option('-c, --config <file>', 'YAML config file')
+  .option('--broker-url <url>', 'broker URL the agent should use', undefined)
+  .action(async (site: string, host: string, opts: { config?: string; brokerUrl?: string }) => {
+    const config = configOrExit(opts.config ?? program.opts<{ config?: string }>().config);
+    try {
+      const file = credentialsPath(config.broker, config.data_dir);
+      const result = await addAgent(file, site, host, opts.brokerUrl ? { brokerUrl: opts.brokerUrl } : {});
+      process.stdout.write(`# credentials stored in ${file}; put this in the agent's config:\n${result.snippet}`);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exit(2);
+    }
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,160 @@
+/**
+ * The collector's config: one YAML file, snake_case keys, every key defaulted here (this schema is
+ * the reference; README lists the same). Environment variables `HASHWATCH_COLLECTOR_<SECTION>__<KEY>`
+ * override the file. Invalid config throws a ConfigError naming each bad key.
+ */
+import fs from 'node:fs';
+import { applyEnvOverrides, ConfigError, checkConfig } from '@hashwatch/protocol';
+import { type Static, Type } from '@sinclair/typebox';
+import YAML from 'yaml';
+import { BrokerConfig } from './broker/config.js';
+import { LOG_LEVELS } from './log.js';
+
+const closed = { additionalProperties: false } as const;
+const Ms = (def: number, min = 0) => Type.Integer({ minimum: min, default: def });
+
+export const StoreConfig = Type.Object(
+  {
+    /** SQLite file (created with its directory). Relative paths are relative to the working directory. */
+    path: Type.String({ minLength: 1, default: './data/hashwatch.db' }),
+    /** How long a write waits on a lock held by another process before failing with HW_ERR_STORE_BUSY. */
+    busy_timeout_ms: Ms(5000),
+    /** SQLite page cache. */
+    cache_size_mib: Type.Integer({ minimum: 1, maximum: 65_536, default: 64 }),
+    /** How often the WAL is checkpointed into the database file (SQLite's autocheckpoint is off). */
+    checkpoint_interval_ms: Ms(5000, 100),
+    /** WAL size (pages) beyond which a checkpoint also truncates the WAL file. */
+    checkpoint_pages: Type.Integer({ minimum: 100, default: 10_000 }),
+  },
+  { ...closed, default: {} },
+);
+
+export const RetentionConfig = Type.Object(
+  {
+    /** Raw samples kept this long, then averaged into 1-minute rows. */
+    raw_days: Type.Number({ exclusiveMinimum: 0, default: 7 }),
+    /** 1-minute rows kept this long, then averaged into 1-hour rows. */
+    minute_days: Type.Number({ exclusiveMinimum: 0, default: 90 }),
+    /** Everything older is dropped (1-hour rows, reports, accounting, closed incidents). */
+    drop_after_days: Type.Number({ exclusiveMinimum: 0, default: 400 }),
+    /** How often retention runs. */
+    interval_ms: Ms(60_000, 100),
+    /** Chunks (one 10-minute bucket or `chunk_rows` rows each, one transaction each) per run. */
+    max_chunks_per_run: Type.Integer({ minimum: 1, default: 20 }),
+    chunk_rows: Type.Integer({ minimum: 100, default: 5000 }),
+  },
+  { ...closed, default: {} },
+);
+
+export const IngestConfig = Type.Object(
+  {
+    /** Longest a report waits for its batch commit (and so for its ack). */
+    batch_max_ms: Ms(50, 1),
+    /** A batch commits as soon as it holds this many rig samples. */
+    batch_max_samples: Type.Integer({ minimum: 1, default: 20_000 }),
+    /** A live report stamped further than this from the collector's clock is flagged as skewed. */
+    skew_threshold_ms: Ms(120_000),
+    /** Recently committed report keys remembered for dedupe without touching the database. */
+    dedupe_cache_size: Type.Integer({ minimum: 1, default: 200_000 }),
+    /** At most one `resend` command per host per this window. */
+    resend_min_interval_ms: Ms(30_000),
+    /** At most one `rebirth` command per host per this window. */
+    rebirth_min_interval_ms: Ms(60_000),
+    /** A rejection of the same reason from the same host is logged at most once per this window. */
+    reject_log_interval_ms: Ms(300_000),
+  },
+  { ...closed, default: {} },
+);
+
+export const HttpConfig = Type.Object(
+  {
+    /** Listen address of the HTTP server (API, /metrics, live view). */
+    host: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080 }),
+    /** Bearer token required on /api/*; empty = no token (keep the server on loopback then). */
+    api_token: Type.String({ default: '' }),
+    /** Largest request body accepted. */
+    max_body_bytes: Type.Integer({ minimum: 0, default: 65_536 }),
+  },
+  { ...closed, default: {} },
+);
+
+export const ApiConfig = Type.Object(
+  {
+    /** Longest time range one API request may cover. */
+    max_span_days: Type.Number({ exclusiveMinimum: 0, default: 400 }),
+    /** Most rows one API request may read. */
+    max_rows: Type.Integer({ minimum: 1, default: 100_000 }),
+  },
+  { ...closed, default: {} },
+);
+
+export const CollectorConfig = Type.Object(
+  {
+    /** Names this collector in its presence message and logs. */
+    collector_id: Type.String({ minLength: 1, maxLength: 128, default: 'collector-1' }),
+    /** Directory for the collector's own files (broker credentials default to it). */
+    data_dir: Type.String({ minLength: 1, default: './data' }),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          LOG_LEVELS.map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { ...closed, default: {} },
+    ),
+    store: StoreConfig,
+    retention: RetentionConfig,
+    ingest: IngestConfig,
+    http: HttpConfig,
+    api: ApiConfig,
+    broker: BrokerConfig,
+  },
+  closed,
+);
+
+export type CollectorConfig = Static<typeof CollectorConfig>;
+
+export const ENV_PREFIX = 'HASHWATCH_COLLECTOR_';
+
+/** Parses and validates config text (YAML), applying env overrides. Throws ConfigError. */
+export function parseConfig(
+  text: string,
+  source: string,
+  env: Record<string, string | undefined> = {},
+): CollectorConfig {
+  let raw: unknown;
+  try {
+    raw = text.trim() === '' ? {} : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(source, [`not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(source, ['the top level must be a mapping']);
+  const applied = applyEnvOverrides(raw as Record<string, unknown>, env, ENV_PREFIX);
+  const config = checkConfig(
+    CollectorConfig,
+    raw,
+    applied.length > 0 ? `${source} (with environment overrides)` : source,
+  );
+  const r = config.retention;
+  if (!(r.raw_days < r.minute_days && r.minute_days < r.drop_after_days)) {
+    throw new ConfigError(source, ['retention: raw_days < minute_days < drop_after_days must hold']);
+  }
+  return config;
+}
+
+/** Loads the config file (absent path = defaults only). Throws ConfigError. */
+export function loadConfig(file: string | undefined, env: Record<string, string | undefined>): CollectorConfig {
+  if (file === undefined) return parseConfig('', 'defaults', env);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [
+      `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    ]);
+  }
+  return parseConfig(text, file, env);
+}

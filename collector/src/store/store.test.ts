@@ -1,0 +1,261 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { exampleBirth, exampleReport, exampleRigSample, type Report } from '@hashwatch/protocol';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { recordDiagnosis } from './diagnosis.js';
+import { StoreError } from './errors.js';
+import { attribution, rigSeries } from './queries.js';
+import { runRetentionStep } from './retention.js';
+import { MIGRATIONS } from './schema.js';
+import { type PendingReport, Store, sampleColumns } from './store.js';
+
+const DAY = 86_400_000;
+let dir: string;
+let file: string;
+let store: Store;
+
+function open(): Store {
+  const s = new Store({ path: file, busyTimeoutMs: 200, cacheSizeMiB: 8, checkpointPages: 1000 });
+  s.open();
+  return s;
+}
+
+function pending(s: Store, report: Report, receivedMs = report.ts): PendingReport {
+  const ref = s.ensureHost('farm-a', 'host-1', receivedMs);
+  return { site: 'farm-a', host: 'host-1', hostId: ref.hostId, report, receivedMs, skewMs: 0, skewed: false };
+}
+
+/** `days` of one rig sampled every `stepMs`, one report per sample, ending at `endMs`. */
+function fill(s: Store, endMs: number, days: number, stepMs: number, hashrateHs: (ts: number) => number): number {
+  const batch: PendingReport[] = [];
+  let seq = 0;
+  for (let ts = endMs - days * DAY; ts < endMs; ts += stepMs) {
+    const r = exampleReport(ts, 0, seq++);
+    r.rigs = [{ ...exampleRigSample(ts, 'rig-01'), hashrate_hs: hashrateHs(ts) }];
+    r.probes = [];
+    batch.push(pending(s, r));
+  }
+  s.commitReports(batch);
+  return batch.length;
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hw-store-'));
+  file = path.join(dir, 'hw.db');
+});
+
+afterEach(() => {
+  store?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Store', () => {
+  it('migrates a new file to the latest version and reopens it', () => {
+    store = open();
+    expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    store.close();
+    store = open();
+    expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+  });
+
+  it('refuses a file written by a newer collector', () => {
+    const db = new Database(file);
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    db.close();
+    expect(() => open()).toThrowError(expect.objectContaining({ code: 'HW_ERR_STORE_SCHEMA' }));
+  });
+
+  it('reports a corrupt file as HW_ERR_STORE_CORRUPT', () => {
+    fs.writeFileSync(file, Buffer.alloc(8192, 0x5a));
+    let err: unknown;
+    try {
+      open();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).code).toBe('HW_ERR_STORE_CORRUPT');
+    expect((err as StoreError).message).toMatch(/move the file aside/);
+  });
+
+  it('reports damage past the header as HW_ERR_STORE_CORRUPT on use', () => {
+    store = open();
+    store.commitReports([pending(store, exampleReport(Date.now(), 50, 0))]);
+    store.close();
+    const pageSize = 4096;
+    const fd = fs.openSync(file, 'r+');
+    const size = fs.fstatSync(fd).size;
+    // keep page 1 (header + schema root), mangle every other page
+    for (let off = pageSize; off < size; off += pageSize)
+      fs.writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, off);
+    fs.closeSync(fd);
+    let err: unknown;
+    try {
+      store = open();
+      store.commitReports([pending(store, exampleReport(Date.now(), 50, 1))]);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as StoreError | undefined)?.code).toBe('HW_ERR_STORE_CORRUPT');
+  });
+
+  it('reports a lock held by another process as HW_ERR_STORE_BUSY', () => {
+    store = open();
+    const other = new Database(file);
+    other.prepare('BEGIN IMMEDIATE').run();
+    try {
+      expect(() => store.commitReports([pending(store, exampleReport(Date.now(), 1, 0))])).toThrowError(
+        expect.objectContaining({ code: 'HW_ERR_STORE_BUSY' }),
+      );
+    } finally {
+      other.prepare('ROLLBACK').run();
+      other.close();
+    }
+  });
+
+  it('writes a batch once: a repeated report is a duplicate and adds no samples', () => {
+    store = open();
+    const r = exampleReport(Date.now(), 3, 7);
+    expect(store.commitReports([pending(store, r)]).outcomes).toEqual(['stored']);
+    expect(store.commitReports([pending(store, r), pending(store, exampleReport(Date.now(), 3, 8))])).toEqual({
+      outcomes: ['duplicate', 'stored'],
+      samplesWritten: 3,
+    });
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM samples').get()).toEqual({ n: 6 });
+  });
+
+  it('keeps the inventory from a birth and the latest sample pointer across a reopen', () => {
+    store = open();
+    const now = Date.now();
+    store.recordBirth('farm-a', 'host-1', exampleBirth(now), now);
+    store.commitReports([pending(store, exampleReport(now, 2, 0))]);
+    store.close();
+    store = open();
+    const rig = store.db.prepare("SELECT id, model, in_inventory FROM rigs WHERE name = 'rig-01'").get() as {
+      id: number;
+      model: string;
+      in_inventory: number;
+    };
+    expect(rig).toMatchObject({ model: 'Antminer S19 Pro', in_inventory: 1 });
+    expect(store.latestSample(rig.id)?.ts).toBe(now);
+  });
+
+  it('points each rig at its own latest row across multi-row inserts', () => {
+    store = open();
+    const now = Date.now();
+    // 120 rigs: more than one multi-row INSERT per report
+    store.commitReports([
+      pending(store, exampleReport(now - 10_000, 120, 0)),
+      pending(store, exampleReport(now, 120, 1)),
+    ]);
+    const rigs = store.db.prepare('SELECT id FROM rigs').all() as Array<{ id: number }>;
+    expect(rigs).toHaveLength(120);
+    const byId = store.db.prepare('SELECT rig_id, ts FROM samples WHERE id = ?');
+    for (const { id } of rigs) expect(byId.get(store.latestSample(id)?.id)).toEqual({ rig_id: id, ts: now });
+  });
+
+  it('reduces a sample to its stored columns', () => {
+    const c = sampleColumns(exampleRigSample(Date.now()));
+    expect(c).toMatchObject({
+      reachable: 1,
+      temp_max_c: 72,
+      fan_min_rpm: 5400,
+      boards_ok: 3,
+      boards_total: 3,
+      pool_ok: 1,
+      flags: null,
+    });
+  });
+});
+
+describe('retention', () => {
+  const opts = { rawDays: 2, minuteDays: 4, dropAfterDays: 6, chunkRows: 1000 };
+
+  it('folds old raw samples into 1-minute averages and keeps recent ones raw', () => {
+    store = open();
+    const now = Date.UTC(2026, 5, 10);
+    // 3 days at 20 s: hashrate alternates 100/200 within each minute, so the minute average is 150
+    const written = fill(store, now, 3, 20_000, (ts) => (Math.floor(ts / 20_000) % 2 === 0 ? 100 : 200));
+    let progress = runRetentionStep(store, opts, now, 10);
+    expect(progress.done).toBe(false);
+    while (!progress.done) progress = runRetentionStep(store, opts, now, 10);
+    const raw = store.db.prepare('SELECT COUNT(*) AS n, MIN(ts) AS oldest FROM samples').get() as {
+      n: number;
+      oldest: number;
+    };
+    const minutes = store.db
+      .prepare('SELECT COUNT(*) AS n, SUM(n) AS samples, MAX(ts) AS newest FROM samples_1m')
+      .get() as { n: number; samples: number; newest: number };
+    expect(raw.oldest).toBeGreaterThanOrEqual(now - 2 * DAY - 600_000);
+    expect(raw.n + minutes.samples).toBe(written);
+    expect(minutes.newest).toBeLessThan(now - 2 * DAY);
+    const rigId = (store.db.prepare('SELECT id FROM rigs').get() as { id: number }).id;
+    const series = rigSeries(store, rigId, now - 3 * DAY, now - 2.5 * DAY, 3_600_000, 10_000);
+    expect(series).toHaveLength(12);
+    for (const p of series) expect(p.hashrate_hs).toBeCloseTo(150, 6);
+  });
+
+  it('folds minutes into hours past minute_days and drops past drop_after_days', () => {
+    store = open();
+    const now = Date.UTC(2026, 5, 10);
+    fill(store, now, 7, 120_000, () => 100);
+    let progress = runRetentionStep(store, opts, now, 50);
+    while (!progress.done) progress = runRetentionStep(store, opts, now, 50);
+    const oldestHour = store.db.prepare('SELECT MIN(ts) AS ts, COUNT(*) AS n FROM samples_1h').get() as {
+      ts: number;
+      n: number;
+    };
+    expect(oldestHour.ts).toBeGreaterThanOrEqual(now - 6 * DAY);
+    expect(oldestHour.n).toBe(48);
+    expect(
+      (store.db.prepare('SELECT MIN(ts) AS ts FROM samples_1m').get() as { ts: number }).ts,
+    ).toBeGreaterThanOrEqual(now - 4 * DAY);
+    expect((store.db.prepare('SELECT MIN(ts) AS ts FROM reports').get() as { ts: number }).ts).toBeGreaterThanOrEqual(
+      now - 6 * DAY,
+    );
+    // the hourly rows still hold full hours of samples
+    expect(store.db.prepare('SELECT DISTINCT n FROM samples_1h').all()).toEqual([{ n: 30 }]);
+  });
+});
+
+describe('attribution', () => {
+  it('splits the deficit by cause, summing to the total', () => {
+    store = open();
+    const now = Date.now();
+    const ref = store.ensureHost('farm-a', 'host-1', now);
+    store.commitReports([pending(store, exampleReport(now, 2, 0))]);
+    const rigs = store.db.prepare('SELECT id FROM rigs ORDER BY id').all() as Array<{ id: number }>;
+    const row = (rigId: number, ts: number, cause: string, deficit: number) => ({
+      rigId,
+      siteId: ref.siteId,
+      ts,
+      durationMs: 10_000,
+      state: cause,
+      cause,
+      expectedHs: 100,
+      actualHs: 100 - deficit / 10,
+      deficitHashes: deficit,
+    });
+    recordDiagnosis(
+      store,
+      {
+        accounting: [
+          row(rigs[0]!.id, now - 30_000, 'connectivity_loss', 500),
+          row(rigs[1]!.id, now - 30_000, 'hardware_fault', 300),
+          row(rigs[0]!.id, now - 20_000, 'connectivity_loss', 200),
+          row(rigs[0]!.id, now - 2 * DAY, 'power_loss', 999),
+        ],
+      },
+      now,
+    );
+    const a = attribution(store, { fromMs: now - DAY, toMs: now, site: 'farm-a' });
+    expect(a.total_deficit_hashes).toBe(1000);
+    expect(a.by_cause).toEqual([
+      { cause: 'connectivity_loss', deficit_hashes: 700, share: 0.7 },
+      { cause: 'hardware_fault', deficit_hashes: 300, share: 0.3 },
+    ]);
+  });
+});
