@@ -4,6 +4,7 @@
  * override the file. Invalid config throws a ConfigError naming each bad key.
  */
 import fs from 'node:fs';
+import { DiagnosisConfig } from '@hashwatch/diagnosis';
 import { applyEnvOverrides, ConfigError, checkConfig } from '@hashwatch/protocol';
 import { type Static, Type } from '@sinclair/typebox';
 import YAML from 'yaml';
@@ -89,6 +90,47 @@ export const ApiConfig = Type.Object(
   { ...closed, default: {} },
 );
 
+export const MetricsConfig = Type.Object(
+  {
+    /** Serve /metrics on the HTTP server. */
+    enabled: Type.Boolean({ default: true }),
+    /**
+     * Per-rig series (about 20 per rig). Switch off for very large fleets: per-site and per-host
+     * aggregates are always on.
+     */
+    per_rig: Type.Boolean({ default: true }),
+  },
+  { ...closed, default: {} },
+);
+
+export const LiveConfig = Type.Object(
+  {
+    /** Serve the web page at / and the WebSocket live view at /live. */
+    enabled: Type.Boolean({ default: true }),
+    /** Bearer token live-view clients must present (header or `?token=`); empty = none. */
+    token: Type.String({ default: '' }),
+    /** Origins allowed to open the WebSocket; empty = same host only; `*` = any. */
+    allowed_origins: Type.Array(Type.String(), { default: [] }),
+    /** Most concurrent live-view clients. */
+    max_clients: Type.Integer({ minimum: 1, default: 200 }),
+    /** How often a per-site summary point (chart data) is taken. */
+    summary_interval_ms: Ms(10_000, 1000),
+    /** Per-client send buffer past which a slow client is resynced with a fresh snapshot. */
+    max_buffered_bytes: Type.Integer({ minimum: 65_536, default: 1_048_576 }),
+  },
+  { ...closed, default: {} },
+);
+
+export const DiagnosisRunnerConfig = Type.Object(
+  {
+    /** How often silence is checked (agents that stopped reporting become `unknown`). */
+    tick_ms: Ms(5_000, 100),
+    /** How often the diagnosis memory (baselines, open incidents) is saved to the store. */
+    persist_ms: Ms(60_000, 1000),
+  },
+  { ...closed, default: {} },
+);
+
 export const CollectorConfig = Type.Object(
   {
     /** Names this collector in its presence message and logs. */
@@ -110,6 +152,11 @@ export const CollectorConfig = Type.Object(
     http: HttpConfig,
     api: ApiConfig,
     broker: BrokerConfig,
+    metrics: MetricsConfig,
+    live: LiveConfig,
+    /** Thresholds and windows of the classifier (see packages/diagnosis/README.md). */
+    diagnosis: DiagnosisConfig,
+    diagnosis_runner: DiagnosisRunnerConfig,
   },
   closed,
 );

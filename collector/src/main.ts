@@ -1,16 +1,22 @@
 /**
- * The collector program: wires store → ingest → transport → HTTP/API, in one visible place.
+ * The collector program: wires store → ingest → transport → HTTP/API, the fleet view with the
+ * diagnosis runner, /metrics and the live view, in one visible place.
  * Start order: store (open, migrate), ingest, HTTP, then the transport (so nothing arrives before
  * ingest can commit it). Stop order: stop accepting (transport), flush the batch and ack, stop
  * HTTP, close the database.
  */
 import type { Logger } from 'pino';
 import { registerApi } from './api/routes.js';
-import { createTransport } from './broker/index.js';
+import { createTransport, EmbeddedBroker } from './broker/index.js';
 import type { Transport } from './broker/transport.js';
 import type { CollectorConfig } from './config.js';
+import { DIAGNOSIS_RUNNER_DEFAULTS, DiagnosisRunner } from './diagnosis/runner.js';
+import { FleetTracker } from './fleet/tracker.js';
+import { FleetView } from './fleet/view.js';
 import { HttpServer } from './http/server.js';
 import { Ingest } from './ingest/ingest.js';
+import { createStaticHandler, LiveServer } from './live/index.js';
+import { createMetricsHandler, createRuntimeRegistry, type MetricsSources } from './metrics/index.js';
 import { runRetentionStep } from './store/retention.js';
 import { Store } from './store/store.js';
 
@@ -22,6 +28,10 @@ export class Collector {
   readonly ingest: Ingest;
   readonly http: HttpServer;
   readonly transport: Transport;
+  /** What the fleet looks like now: read by /metrics and the live view. */
+  readonly view = new FleetView();
+  readonly diagnosis: DiagnosisRunner;
+  readonly live: LiveServer | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
   private checkpointTimer: NodeJS.Timeout | undefined;
@@ -61,6 +71,32 @@ export class Collector {
         now: this.now,
       },
     );
+    this.diagnosis = new DiagnosisRunner(
+      {
+        store: this.store,
+        view: this.view,
+        ingest: this.ingest,
+        log: log.child({ component: 'diagnosis' }),
+        now: this.now,
+      },
+      {
+        ...DIAGNOSIS_RUNNER_DEFAULTS,
+        tickMs: config.diagnosis_runner.tick_ms,
+        persistMs: config.diagnosis_runner.persist_ms,
+        config: config.diagnosis,
+      },
+    );
+    if (config.live.enabled) {
+      this.live = new LiveServer(this.view, {
+        token: config.live.token,
+        allowedOrigins: config.live.allowed_origins,
+        maxClients: config.live.max_clients,
+        summaryIntervalMs: config.live.summary_interval_ms,
+        maxBufferedBytes: config.live.max_buffered_bytes,
+        now: this.now,
+        logger: log.child({ component: 'live' }),
+      });
+    }
     this.http = new HttpServer(
       {
         host: config.http.host,
@@ -82,8 +118,15 @@ export class Collector {
         { maxSpanMs: this.config.api.max_span_days * DAY_MS, maxRows: this.config.api.max_rows },
         { store: this.store, transportHealth: () => this.transport.health(), now: this.now },
       );
+      this.registerViews();
       this.routesRegistered = true;
     }
+    // The view is fed before the diagnosis so that a state change finds the sample it is about.
+    const tracker = new FleetTracker(this.view, this.now);
+    this.ingest.onBirth((site, host, birth) => tracker.birth(site, host, birth));
+    this.ingest.onPresence((change) => tracker.presence(change));
+    this.ingest.onCommitted((reports) => tracker.committed(reports));
+    this.diagnosis.start();
     this.ingest.start();
     try {
       await this.http.start();
@@ -95,6 +138,7 @@ export class Collector {
       this.store.close();
       throw err;
     }
+    this.live?.start();
     this.checkpointTimer = setInterval(() => this.housekeeping(), this.config.store.checkpoint_interval_ms);
     this.retentionTimer = setInterval(() => this.retention(), this.config.retention.interval_ms);
     this.started = true;
@@ -111,9 +155,59 @@ export class Collector {
     const pending = this.ingest.stop();
     await pending;
     await this.transport.stop();
+    this.live?.stop();
     await this.http.stop();
+    this.diagnosis.stop();
     this.store.close();
     this.log.info('Collector stopped');
+  }
+
+  /** /metrics, the live view's WebSocket and the page, on the same HTTP server as the API. */
+  private registerViews(): void {
+    if (this.config.metrics.enabled) {
+      const sources: MetricsSources = {
+        fleet: this.view,
+        ingest: () => {
+          const s = this.ingest.stats();
+          return {
+            acceptedTotal: s.reportsAccepted,
+            rejectedTotalByReason: s.rejected,
+            duplicatesTotal: s.duplicates,
+            skewedTotal: s.skewed,
+            batchesTotal: s.batches,
+            commitFailuresTotal: Object.values(s.commitFailures).reduce((a, b) => a + b, 0),
+          };
+        },
+        broker: () => {
+          const h = this.transport.health();
+          const t = this.transport;
+          return {
+            up: h.up,
+            mode: h.mode,
+            ...(h.clients !== undefined ? { clients: h.clients } : {}),
+            ...(t instanceof EmbeddedBroker ? { refusedTotalByReason: t.stats().refusals } : {}),
+          };
+        },
+        store: () => ({ up: this.store.health().ok }),
+        runtime: createRuntimeRegistry(),
+      };
+      const metrics = createMetricsHandler(sources, { perRig: this.config.metrics.per_rig, now: this.now });
+      this.http.route('GET', '/metrics', (ctx) => {
+        metrics(ctx.req, ctx.res);
+        return undefined;
+      });
+    }
+    const live = this.live;
+    if (live) {
+      this.http.onUpgrade(live.path, (req, socket, head) => live.handleUpgrade(req, socket, head));
+      const page = createStaticHandler();
+      for (const path of ['/', '/index.html', '/app.js', '/app.css']) {
+        this.http.route('GET', path, (ctx) => {
+          if (!page(ctx.req, ctx.res)) throw new Error(`static file ${path} missing`);
+          return undefined;
+        });
+      }
+    }
   }
 
   private housekeeping(): void {

@@ -1,116 +1,143 @@
 /**
- * Writes for the diagnosis runner (wired by the lead): current states, incidents and per-interval
- * accounting, all in one transaction per call. Scope ids are the integer ids of sites/hosts/rigs.
+ * Writes the diagnosis runner's outcomes: accounting rows (with retractions when a gap is
+ * relabelled), incidents by their stable key, and current states, all in one transaction per
+ * outcome; plus the Diagnoser's persisted memory. Scope ids in the tables are integer ids.
  */
+import type { Outcome } from '@hashwatch/diagnosis';
 import { toStoreError } from './errors.js';
 import type { Store } from './store.js';
 
-export type Scope = 'rig' | 'host' | 'site';
+type Statements = ReturnType<typeof prepare>;
+const statements = new WeakMap<Store, { db: unknown; s: Statements }>();
 
-export interface StateWrite {
-  scope: Scope;
-  scopeId: number;
-  state: string;
-  sinceMs: number;
-  evidence: unknown;
-}
-
-export interface IncidentWrite {
-  /** Set to update an existing incident (e.g. to close it); absent to open a new one. */
-  id?: number;
-  scope: Scope;
-  scopeId: number;
-  siteId: number;
-  cause: string;
-  startMs: number;
-  endMs: number | null;
-  rigsAffected: number;
-  deficitHashes: number;
-  energyJ: number;
-  evidence: unknown;
-}
-
-export interface AccountingWrite {
-  rigId: number;
-  siteId: number;
-  ts: number;
-  durationMs: number;
-  state: string;
-  cause: string;
-  expectedHs: number;
-  actualHs: number;
-  deficitHashes: number;
-}
-
-/** Returns the ids of the incidents written, in input order. Throws a StoreError. */
-export function recordDiagnosis(
-  store: Store,
-  w: { states?: StateWrite[]; incidents?: IncidentWrite[]; accounting?: AccountingWrite[] },
-  nowMs: number,
-): number[] {
+function prepare(store: Store) {
   const db = store.db;
-  const upsertState = db.prepare(
-    `INSERT INTO states (scope, scope_id, state, since_ms, updated_ms, evidence_json) VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (scope, scope_id) DO UPDATE SET state = excluded.state, since_ms = excluded.since_ms,
-       updated_ms = excluded.updated_ms, evidence_json = excluded.evidence_json`,
-  );
-  const insertIncident = db.prepare(
-    `INSERT INTO incidents (scope, scope_id, site_id, cause, start_ms, end_ms, rigs_affected, deficit_hashes, energy_j, evidence_json)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const updateIncident = db.prepare(
-    `UPDATE incidents SET end_ms = ?, rigs_affected = ?, deficit_hashes = ?, energy_j = ?, evidence_json = ? WHERE id = ?`,
-  );
-  const upsertAccounting = db.prepare(
-    `INSERT INTO accounting (rig_id, site_id, ts, duration_ms, state, cause, expected_hs, actual_hs, deficit_hashes)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (rig_id, ts) DO UPDATE SET duration_ms = excluded.duration_ms, state = excluded.state,
-       cause = excluded.cause, expected_hs = excluded.expected_hs, actual_hs = excluded.actual_hs,
-       deficit_hashes = excluded.deficit_hashes`,
-  );
+  return {
+    retract: db.prepare('DELETE FROM accounting WHERE rig_id = ? AND ts >= ? AND ts < ?'),
+    upsertRow: db.prepare(
+      `INSERT INTO accounting (rig_id, site_id, ts, duration_ms, state, cause, expected_hs, actual_hs, deficit_hashes, energy_j)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (rig_id, ts) DO UPDATE SET duration_ms = excluded.duration_ms, state = excluded.state,
+         cause = excluded.cause, expected_hs = excluded.expected_hs, actual_hs = excluded.actual_hs,
+         deficit_hashes = excluded.deficit_hashes, energy_j = excluded.energy_j`,
+    ),
+    upsertIncident: db.prepare(
+      `INSERT INTO incidents (key, scope, scope_id, site_id, cause, start_ms, end_ms, rigs_affected, deficit_hashes, energy_j, evidence_json)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET cause = excluded.cause, start_ms = excluded.start_ms, end_ms = excluded.end_ms,
+         rigs_affected = excluded.rigs_affected, deficit_hashes = excluded.deficit_hashes, energy_j = excluded.energy_j,
+         evidence_json = excluded.evidence_json`,
+    ),
+    deleteIncident: db.prepare('DELETE FROM incidents WHERE key = ?'),
+    upsertState: db.prepare(
+      `INSERT INTO states (scope, scope_id, state, since_ms, updated_ms, evidence_json) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (scope, scope_id) DO UPDATE SET state = excluded.state, since_ms = excluded.since_ms,
+         updated_ms = excluded.updated_ms, evidence_json = excluded.evidence_json`,
+    ),
+    saveState: db.prepare(
+      `INSERT INTO diagnosis_state (id, saved_ms, state_json) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET saved_ms = excluded.saved_ms, state_json = excluded.state_json`,
+    ),
+    loadState: db.prepare<[], { state_json: string }>('SELECT state_json FROM diagnosis_state WHERE id = 1'),
+  };
+}
+
+function stmts(store: Store): Statements {
+  const cached = statements.get(store);
+  // A reopened store has a new connection: statements of the old one are unusable.
+  if (cached && cached.db === store.db) return cached.s;
+  const s = prepare(store);
+  statements.set(store, { db: store.db, s });
+  return s;
+}
+
+/** Resolves `site`, `site/host` or `site/host/rig` to the integer id of its table. */
+function scopeIds(store: Store, scopeId: string, nowMs: number): { siteId: number; id: number } {
+  const [site, host, rig] = scopeId.split('/') as [string, string | undefined, string | undefined];
+  if (host === undefined) {
+    // A site has no row of its own until one of its hosts is known; the diagnosis only names sites it has seen.
+    const ref = store.findSite(site);
+    if (ref === undefined) throw new Error(`unknown site ${site}`);
+    return { siteId: ref, id: ref };
+  }
+  const ref = store.ensureHost(site, host, nowMs);
+  if (rig === undefined) return { siteId: ref.siteId, id: ref.hostId };
+  return { siteId: ref.siteId, id: store.ensureRig(ref.hostId, rig, nowMs) };
+}
+
+/** Applies one Outcome in the order its contract asks: retractions, rows, incidents, states. */
+export function applyDiagnosis(store: Store, outcome: Outcome, nowMs: number): void {
+  if (
+    outcome.rows.length === 0 &&
+    outcome.retractions.length === 0 &&
+    outcome.incidents.length === 0 &&
+    outcome.changes.length === 0
+  ) {
+    return;
+  }
+  const s = stmts(store);
   try {
-    return db.transaction(() => {
-      for (const s of w.states ?? []) {
-        upsertState.run(s.scope, s.scopeId, s.state, s.sinceMs, nowMs, JSON.stringify(s.evidence ?? null));
+    store.db.transaction(() => {
+      for (const r of outcome.retractions) {
+        const { id } = scopeIds(store, `${r.site}/${r.host}/${r.rig}`, nowMs);
+        s.retract.run(id, r.fromMs, r.toMs);
       }
-      const ids: number[] = [];
-      for (const i of w.incidents ?? []) {
-        const evidence = JSON.stringify(i.evidence ?? null);
-        if (i.id !== undefined) {
-          updateIncident.run(i.endMs, i.rigsAffected, i.deficitHashes, i.energyJ, evidence, i.id);
-          ids.push(i.id);
-        } else {
-          const info = insertIncident.run(
-            i.scope,
-            i.scopeId,
-            i.siteId,
-            i.cause,
-            i.startMs,
-            i.endMs,
-            i.rigsAffected,
-            i.deficitHashes,
-            i.energyJ,
-            evidence,
-          );
-          ids.push(Number(info.lastInsertRowid));
-        }
-      }
-      for (const a of w.accounting ?? []) {
-        upsertAccounting.run(
-          a.rigId,
-          a.siteId,
-          a.ts,
-          a.durationMs,
-          a.state,
-          a.cause,
-          a.expectedHs,
-          a.actualHs,
-          a.deficitHashes,
+      for (const row of outcome.rows) {
+        const { siteId, id } = scopeIds(store, `${row.site}/${row.host}/${row.rig}`, nowMs);
+        s.upsertRow.run(
+          id,
+          siteId,
+          row.ts,
+          row.duration_ms,
+          row.state,
+          row.state,
+          row.expected_hs,
+          row.actual_hs,
+          row.deficit_hashes,
+          row.energy_j,
         );
       }
-      return ids;
+      for (const { action, incident } of outcome.incidents) {
+        if (action === 'void') {
+          s.deleteIncident.run(incident.id);
+          continue;
+        }
+        const { siteId, id } = scopeIds(store, incident.scopeId, nowMs);
+        s.upsertIncident.run(
+          incident.id,
+          incident.scope,
+          id,
+          siteId,
+          incident.cause,
+          incident.startMs,
+          incident.endMs,
+          incident.rigs.length,
+          incident.deficitHashes,
+          incident.energyJ,
+          JSON.stringify({ rigs: incident.rigs, evidence: incident.evidence }),
+        );
+      }
+      for (const c of outcome.changes) {
+        const { id } = scopeIds(store, c.id, nowMs);
+        s.upsertState.run(c.scope, id, c.to, c.sinceMs, nowMs, JSON.stringify(c.evidence));
+      }
     })();
   } catch (err) {
     throw toStoreError(err, 'writing diagnosis results');
   }
+}
+
+/** Persists the Diagnoser's memory (plain JSON from `exportState()`). */
+export function saveDiagnosisState(store: Store, state: unknown, nowMs: number): void {
+  try {
+    stmts(store).saveState.run(nowMs, JSON.stringify(state));
+  } catch (err) {
+    throw toStoreError(err, 'saving the diagnosis state');
+  }
+}
+
+/** The Diagnoser's memory saved by a previous run, if any. */
+export function loadDiagnosisState(store: Store): unknown {
+  const row = stmts(store).loadState.get();
+  return row ? JSON.parse(row.state_json) : undefined;
 }

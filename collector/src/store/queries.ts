@@ -327,16 +327,24 @@ export interface Attribution {
   by_cause: Array<{ cause: string; deficit_hashes: number; share: number }>;
 }
 
-/** Where the hashrate went over [fromMs, toMs): the deficit split by cause (sums to the total). */
+/**
+ * Where the hashrate went over [fromMs, toMs): the deficit split by cause (sums to the total).
+ * Intervals cut by the window's edges count pro rata. Accounting intervals are at most an hour
+ * (the longest agent interval), which bounds the index range scanned before the window.
+ */
 export function attribution(store: Store, q: { fromMs: number; toMs: number; site?: string }): Attribution {
   const rows = store.db
-    .prepare<[number, number, string | null, string | null], { cause: string; deficit: number }>(
-      `SELECT a.cause, SUM(a.deficit_hashes) AS deficit
+    .prepare<
+      [number, number, number, number, number, string | null, string | null],
+      { cause: string; deficit: number }
+    >(
+      `SELECT a.cause,
+              SUM(a.deficit_hashes * (MIN(a.ts + a.duration_ms, ?) - MAX(a.ts, ?)) / MAX(a.duration_ms, 1)) AS deficit
        FROM accounting a JOIN sites s ON s.id = a.site_id
-       WHERE a.ts >= ? AND a.ts < ? AND (? IS NULL OR s.name = ?)
-       GROUP BY a.cause ORDER BY deficit DESC`,
+       WHERE a.ts >= ? AND a.ts < ? AND a.ts + a.duration_ms > ? AND (? IS NULL OR s.name = ?)
+       GROUP BY a.cause HAVING deficit > 0 ORDER BY deficit DESC`,
     )
-    .all(q.fromMs, q.toMs, q.site ?? null, q.site ?? null);
+    .all(q.toMs, q.fromMs, q.fromMs - 3_600_000, q.toMs, q.fromMs, q.site ?? null, q.site ?? null);
   const total = rows.reduce((sum, r) => sum + r.deficit, 0);
   return {
     from_ms: q.fromMs,

@@ -195,6 +195,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX accounting_ts ON accounting (ts);
     `);
   },
+  // 2: the diagnosis package names incidents by a stable string key and reports energy per
+  // interval; its memory (baselines, open incidents) is persisted across restarts.
+  (db) => {
+    db.exec(`
+      ALTER TABLE incidents ADD COLUMN key TEXT;
+      CREATE UNIQUE INDEX incidents_key ON incidents (key);
+      ALTER TABLE accounting ADD COLUMN energy_j REAL;
+      CREATE TABLE diagnosis_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        saved_ms INTEGER NOT NULL,
+        state_json TEXT NOT NULL
+      );
+    `);
+  },
 ];
 
 /** Runs the migrations the file has not seen yet. Returns the resulting version. */

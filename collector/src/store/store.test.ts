@@ -4,7 +4,7 @@ import path from 'node:path';
 import { exampleBirth, exampleReport, exampleRigSample, type Report } from '@hashwatch/protocol';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { recordDiagnosis } from './diagnosis.js';
+import { applyDiagnosis } from './diagnosis.js';
 import { StoreError } from './errors.js';
 import { attribution, rigSeries } from './queries.js';
 import { runRetentionStep } from './retention.js';
@@ -225,37 +225,47 @@ describe('attribution', () => {
   it('splits the deficit by cause, summing to the total', () => {
     store = open();
     const now = Date.now();
-    const ref = store.ensureHost('farm-a', 'host-1', now);
+    store.ensureHost('farm-a', 'host-1', now);
     store.commitReports([pending(store, exampleReport(now, 2, 0))]);
-    const rigs = store.db.prepare('SELECT id FROM rigs ORDER BY id').all() as Array<{ id: number }>;
-    const row = (rigId: number, ts: number, cause: string, deficit: number) => ({
-      rigId,
-      siteId: ref.siteId,
+    const row = (
+      rig: string,
+      ts: number,
+      state: 'connectivity_loss' | 'hardware_fault' | 'power_loss',
+      deficit: number,
+    ) => ({
+      site: 'farm-a',
+      host: 'host-1',
+      rig,
       ts,
-      durationMs: 10_000,
-      state: cause,
-      cause,
-      expectedHs: 100,
-      actualHs: 100 - deficit / 10,
-      deficitHashes: deficit,
+      duration_ms: 10_000,
+      state,
+      expected_hs: 100,
+      actual_hs: 100 - deficit / 10,
+      deficit_hashes: deficit,
+      energy_j: null,
     });
-    recordDiagnosis(
+    applyDiagnosis(
       store,
       {
-        accounting: [
-          row(rigs[0]!.id, now - 30_000, 'connectivity_loss', 500),
-          row(rigs[1]!.id, now - 30_000, 'hardware_fault', 300),
-          row(rigs[0]!.id, now - 20_000, 'connectivity_loss', 200),
-          row(rigs[0]!.id, now - 2 * DAY, 'power_loss', 999),
+        changes: [],
+        incidents: [],
+        retractions: [],
+        rows: [
+          row('rig-01', now - 30_000, 'connectivity_loss', 500),
+          row('rig-02', now - 30_000, 'hardware_fault', 300),
+          row('rig-01', now - 20_000, 'connectivity_loss', 200),
+          row('rig-01', now - 2 * DAY, 'power_loss', 999),
+          // straddles the window's start: half of it counts
+          row('rig-02', now - DAY - 5_000, 'hardware_fault', 100),
         ],
       },
       now,
     );
     const a = attribution(store, { fromMs: now - DAY, toMs: now, site: 'farm-a' });
-    expect(a.total_deficit_hashes).toBe(1000);
+    expect(a.total_deficit_hashes).toBe(1050);
     expect(a.by_cause).toEqual([
-      { cause: 'connectivity_loss', deficit_hashes: 700, share: 0.7 },
-      { cause: 'hardware_fault', deficit_hashes: 300, share: 0.3 },
+      { cause: 'connectivity_loss', deficit_hashes: 700, share: 700 / 1050 },
+      { cause: 'hardware_fault', deficit_hashes: 350, share: 350 / 1050 },
     ]);
   });
 });

@@ -317,6 +317,11 @@ export class Store {
     this.latestDirty.clear();
   }
 
+  /** Id of a known site, without creating it. */
+  findSite(site: string): number | undefined {
+    return this.siteIds.get(site);
+  }
+
   private siteId(site: string, nowMs: number): number {
     let id = this.siteIds.get(site);
     if (id === undefined) {
@@ -357,6 +362,15 @@ export class Store {
   /** Whether a birth (the rig inventory) has ever been stored for this host. */
   hasBirth(hostId: number): boolean {
     return this.hostsWithBirth.has(hostId);
+  }
+
+  /** Returns (creating if needed) the id of a rig of a known host. Throws a StoreError. */
+  ensureRig(hostId: number, rig: string, nowMs: number): number {
+    try {
+      return this.rigId(hostId, rig, nowMs);
+    } catch (err) {
+      throw toStoreError(err, `registering rig ${rig}`);
+    }
   }
 
   private rigId(hostId: number, rig: string, nowMs: number): number {

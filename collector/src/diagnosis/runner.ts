@@ -1,0 +1,228 @@
+/**
+ * Runs the pure Diagnoser inside the collector: feeds it every birth, presence change and
+ * committed report, ticks it for silence, and applies each Outcome to the store (one transaction)
+ * and to the FleetView (what /metrics and the live view show). The Diagnoser's memory is
+ * persisted so a restart keeps baselines and open incidents.
+ */
+import {
+  Diagnoser,
+  type DiagnoserState,
+  type DiagnosisConfig,
+  type Incident,
+  type Outcome,
+} from '@hashwatch/diagnosis';
+import type { Logger } from 'pino';
+import type { FleetView, IncidentView } from '../fleet/view.js';
+import type { CommittedReport, Ingest, PresenceChange } from '../ingest/index.js';
+import { applyDiagnosis, loadDiagnosisState, type Store, saveDiagnosisState } from '../store/index.js';
+
+export interface DiagnosisRunnerOptions {
+  /** How often silence is checked (agents that stopped reporting become `unknown`). */
+  tickMs: number;
+  /** How often the Diagnoser's memory is written to the store. */
+  persistMs: number;
+  /** Closed incidents stay in the live view this long after they end. */
+  keepClosedIncidentsMs: number;
+  config: Partial<DiagnosisConfig>;
+}
+
+export const DIAGNOSIS_RUNNER_DEFAULTS: Omit<DiagnosisRunnerOptions, 'config'> = {
+  tickMs: 5_000,
+  persistMs: 60_000,
+  keepClosedIncidentsMs: 3_600_000,
+};
+
+export interface DiagnosisRunnerStats {
+  outcomesApplied: number;
+  applyFailures: number;
+  stateChanges: number;
+  lastApplyMs: number;
+}
+
+function toIncidentView(incident: Incident): IncidentView {
+  return {
+    id: incident.id,
+    scope: incident.scope,
+    scopeId: incident.scopeId,
+    site: incident.site,
+    cause: incident.cause,
+    startMs: incident.startMs,
+    ...(incident.endMs !== null ? { endMs: incident.endMs } : {}),
+    rigsAffected: incident.rigs.length,
+    deficitHashes: incident.deficitHashes,
+    energyJ: incident.energyJ,
+    evidence: incident.evidence.map((e) => `${e.signal}: ${e.detail}`),
+  };
+}
+
+export class DiagnosisRunner {
+  private readonly store: Store;
+  private readonly view: FleetView;
+  private readonly ingest: Ingest;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly options: DiagnosisRunnerOptions;
+  private readonly diagnoser: Diagnoser;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private persistTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly counters: DiagnosisRunnerStats = {
+    outcomesApplied: 0,
+    applyFailures: 0,
+    stateChanges: 0,
+    lastApplyMs: 0,
+  };
+
+  constructor(
+    deps: { store: Store; view: FleetView; ingest: Ingest; log: Logger; now?: () => number },
+    options: DiagnosisRunnerOptions,
+  ) {
+    this.store = deps.store;
+    this.view = deps.view;
+    this.ingest = deps.ingest;
+    this.log = deps.log;
+    this.now = deps.now ?? Date.now;
+    this.options = options;
+    this.diagnoser = new Diagnoser(options.config);
+  }
+
+  start(): void {
+    const saved = loadDiagnosisState(this.store);
+    if (saved) {
+      try {
+        this.diagnoser.importState(saved as DiagnoserState);
+        for (const incident of this.diagnoser.openIncidents()) this.view.upsertIncident(toIncidentView(incident));
+      } catch (err) {
+        // A state from an incompatible version only costs re-learning baselines; never a failed start.
+        this.log.warn({ err: (err as Error).message }, 'Saved diagnosis state not loaded; starting fresh');
+      }
+    }
+    this.running = true;
+    this.ingest.onBirth((site, host, birth) =>
+      this.run(() => this.diagnoser.observeBirth(site, host, birth, this.now())),
+    );
+    this.ingest.onPresence((change: PresenceChange) =>
+      this.run(() =>
+        this.diagnoser.observePresence(
+          change.site,
+          change.host,
+          {
+            status: change.session.status,
+            ...(change.session.reason ? { reason: change.session.reason } : {}),
+            boot_id: change.session.bootId,
+            conn: change.session.conn,
+          },
+          this.now(),
+        ),
+      ),
+    );
+    this.ingest.onCommitted((reports: CommittedReport[]) => {
+      // Oldest first, so a backfill and the live report that overtook it are read in time order.
+      const ordered = [...reports].sort((a, b) => a.report.ts - b.report.ts);
+      for (const r of ordered) this.run(() => this.diagnoser.observeReport(r.site, r.host, r.report, r.receivedAtMs));
+    });
+    this.tickTimer = setInterval(() => this.run(() => this.diagnoser.tick(this.now())), this.options.tickMs);
+    this.tickTimer.unref();
+    this.persistTimer = setInterval(() => this.persist(), this.options.persistMs);
+    this.persistTimer.unref();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    clearInterval(this.tickTimer);
+    clearInterval(this.persistTimer);
+    this.persist();
+  }
+
+  stats(): DiagnosisRunnerStats {
+    return { ...this.counters };
+  }
+
+  /** Current state of a scope as the Diagnoser holds it (for tests and the API). */
+  stateOf(scope: 'rig' | 'host' | 'site', id: string): { state: string; sinceMs: number } | undefined {
+    return this.diagnoser.stateOf(scope, id);
+  }
+
+  private persist(): void {
+    try {
+      saveDiagnosisState(this.store, this.diagnoser.exportState(), this.now());
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'Could not save the diagnosis state');
+    }
+  }
+
+  /** One failing outcome is logged and counted; it never stops ingest or the other outcomes. */
+  private run(step: () => Outcome): void {
+    if (!this.running) return;
+    let outcome: Outcome;
+    try {
+      outcome = step();
+    } catch (err) {
+      this.counters.applyFailures++;
+      this.log.error({ err: (err as Error).stack }, 'Diagnosis step failed');
+      return;
+    }
+    const nowMs = this.now();
+    try {
+      applyDiagnosis(this.store, outcome, nowMs);
+    } catch (err) {
+      this.counters.applyFailures++;
+      this.log.error({ err: (err as Error).message }, 'Could not store diagnosis results');
+    }
+    this.applyToView(outcome, nowMs);
+    this.counters.outcomesApplied++;
+    this.counters.lastApplyMs = nowMs;
+  }
+
+  private applyToView(outcome: Outcome, nowMs: number): void {
+    for (const change of outcome.changes) {
+      this.counters.stateChanges++;
+      const evidence = change.evidence.map((e) => `${e.signal}: ${e.detail}`);
+      if (change.scope === 'rig' && change.host !== undefined && change.rig !== undefined) {
+        this.view.upsertRig(
+          change.site,
+          change.host,
+          change.rig,
+          { state: change.to, stateSinceMs: change.sinceMs, evidence },
+          nowMs,
+        );
+      } else if (change.scope === 'host' && change.host !== undefined) {
+        this.view.upsertHost(change.site, change.host, { state: change.to }, nowMs);
+      } else if (change.scope === 'site') {
+        this.view.setSiteState(change.site, change.to);
+      }
+      this.log.info(
+        {
+          site: change.site,
+          host: change.host,
+          rig: change.rig,
+          scope: change.scope,
+          from: change.from,
+          to: change.to,
+          evidence,
+        },
+        'State changed',
+      );
+    }
+    const latestExpected = new Map<string, { ts: number; hs: number; site: string; host: string; rig: string }>();
+    for (const row of outcome.rows) {
+      if (row.state !== 'ok') this.view.addDeficit(row.state, row.deficit_hashes);
+      const key = `${row.site}/${row.host}/${row.rig}`;
+      const seen = latestExpected.get(key);
+      if (!seen || seen.ts < row.ts)
+        latestExpected.set(key, { ts: row.ts, hs: row.expected_hs, site: row.site, host: row.host, rig: row.rig });
+    }
+    for (const e of latestExpected.values()) {
+      const rig = this.view.getRig(e.site, e.host, e.rig);
+      if (rig && (rig.sample === undefined || rig.sample.ts <= e.ts + 60_000)) {
+        this.view.upsertRig(e.site, e.host, e.rig, { expectedHashrateHs: e.hs }, nowMs);
+      }
+    }
+    for (const update of outcome.incidents) {
+      if (update.action === 'void') this.view.incidents.delete(update.incident.id);
+      else this.view.upsertIncident(toIncidentView(update.incident));
+    }
+    this.view.pruneIncidents(nowMs - this.options.keepClosedIncidentsMs);
+  }
+}
