@@ -7,6 +7,7 @@
  * worker slot is held for at most rigTimeoutMs per rig (a hung rig cannot hold it longer), and the
  * probes (≤ probeAttempts × probeTimeoutMs) run beside the rigs.
  */
+import { setMaxListeners } from 'node:events';
 import type { ProbeResult, RigSample } from '@hashwatch/protocol';
 import { runProbes } from './probes/run.js';
 import { readerFor } from './readers/index.js';
@@ -75,6 +76,9 @@ export async function pollRound(
 ): Promise<PollRoundResult> {
   const started = performance.now();
   const roundSignal = options.signal ?? new AbortController().signal;
+  // Every in-flight rig poll and probe listens on the round's signal (and removes itself after):
+  // many listeners at once is the design, not a leak.
+  setMaxListeners(0, roundSignal);
   const samples: RigSample[] = new Array(rigs.length);
   let next = 0;
   const worker = async (): Promise<void> => {

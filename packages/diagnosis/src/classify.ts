@@ -85,7 +85,9 @@ const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
 export function poolTrouble(sample: RigSample, reportTs: number, config: DiagnosisConfig): Evidence | undefined {
   const pools = sample.pools;
   if (!pools || pools.length === 0) return undefined;
-  const active = pools.find((p) => p.active && p.status === 'alive');
+  // Some firmware (AxeOS) cannot tell whether its stratum connection is up: an active pool of
+  // `unknown` status is no evidence either way, only a stalled last share is.
+  const active = pools.find((p) => p.active && (p.status === 'alive' || p.status === 'unknown'));
   if (!active) {
     const states = pools.map((p) => `${p.status}${p.active ? '*' : ''}`).join(',');
     return { signal: 'rig.pool', detail: `no alive active pool (${states})` };

@@ -1,0 +1,166 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from './log.js';
+import { Spool, type SpoolOptions, type SpoolRow } from './spool.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+let dir: string;
+const open: Spool[] = [];
+
+function makeSpool(over: Partial<SpoolOptions> = {}): Spool {
+  const spool = new Spool({
+    dir,
+    maxBytes: 1_000_000,
+    maxAgeMs: 3600_000,
+    memoryMaxReports: 10,
+    log: silentLogger(),
+    ...over,
+  });
+  open.push(spool);
+  return spool;
+}
+
+function row(bootId: string, seq: number, ts = T0 + seq * 1000, size = 100): SpoolRow {
+  const payload = JSON.stringify({ boot_id: bootId, seq, pad: 'x'.repeat(Math.max(0, size - 40)) });
+  return { bootId, seq, ts, size: Buffer.byteLength(payload), payload };
+}
+
+const BOOT_A = 'aaaaaaaa-0000-4000-8000-000000000001';
+const BOOT_B = 'bbbbbbbb-0000-4000-8000-000000000002';
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hw-spool-'));
+});
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Spool', () => {
+  it('appends, replays oldest first, and deletes exactly the acked ranges', () => {
+    const spool = makeSpool();
+    expect(spool.open(BOOT_A, T0)).toBe(0);
+    for (let seq = 0; seq < 6; seq++) expect(spool.append(row(BOOT_A, seq), T0 + seq * 1000)).toBe('disk');
+    expect(spool.depth()).toBe(6);
+    expect(spool.oldestTs()).toBe(T0);
+    expect(spool.nextBatch(3, 0).map((r) => r.seq)).toEqual([0, 1, 2]);
+
+    const ackedTs = spool.ack(BOOT_A, [
+      [0, 1],
+      [4, 4],
+    ]);
+    expect(ackedTs.sort()).toEqual([T0, T0 + 1000, T0 + 4000]);
+    expect(spool.nextBatch(10, 0).map((r) => r.seq)).toEqual([2, 3, 5]);
+    expect(spool.depth()).toBe(3);
+    // An ack for another boot or for rows already gone changes nothing.
+    expect(spool.ack(BOOT_B, [[0, 100]])).toEqual([]);
+    expect(spool.ack(BOOT_A, [[0, 1]])).toEqual([]);
+    expect(spool.depth()).toBe(3);
+    expect(spool.oldestTs()).toBe(T0 + 2000);
+  });
+
+  it('tracks send state: sent rows are not due until the ack timeout, a reset or a resend', () => {
+    const spool = makeSpool();
+    spool.open(BOOT_A, T0);
+    for (let seq = 0; seq < 4; seq++) spool.append(row(BOOT_A, seq), T0);
+    const first = spool.nextBatch(2, T0 - 60_000);
+    spool.markSent(first, T0);
+    expect(spool.inflight(T0 - 60_000)).toBe(2);
+    expect(spool.nextBatch(10, T0 - 60_000).map((r) => r.seq)).toEqual([2, 3]);
+    // Ack timeout passed: the unacked ones are due again.
+    expect(spool.nextBatch(10, T0 + 1).map((r) => r.seq)).toEqual([0, 1, 2, 3]);
+    spool.markSent(spool.nextBatch(10, T0 + 1), T0 + 10);
+    expect(spool.nextBatch(10, 0)).toEqual([]);
+    expect(spool.markResend(BOOT_A, 1, 2)).toBe(2);
+    expect(spool.nextBatch(10, 0).map((r) => r.seq)).toEqual([1, 2]);
+    spool.resetSent();
+    expect(spool.nextBatch(10, 0).map((r) => r.seq)).toEqual([0, 1, 2, 3]);
+    expect(spool.inflight(0)).toBe(0);
+  });
+
+  it('keeps unacked rows across a restart; a new boot_id starts at seq 0, and rows are due again', () => {
+    const first = makeSpool();
+    first.open(BOOT_A, T0);
+    for (let seq = 0; seq < 3; seq++) first.append(row(BOOT_A, seq), T0);
+    first.markSent(first.nextBatch(3, 0), T0);
+    first.ack(BOOT_A, [[1, 1]]);
+    first.close();
+
+    const second = makeSpool();
+    expect(second.open(BOOT_B, T0 + 5000)).toBe(0);
+    expect(second.depth()).toBe(2);
+    second.append(row(BOOT_B, 0, T0 + 5000), T0 + 5000);
+    // Sent-but-unacked rows of the old process are due again, in their original order.
+    expect(second.nextBatch(10, 0).map((r) => `${r.bootId.slice(0, 1)}${r.seq}`)).toEqual(['a0', 'a2', 'b0']);
+    second.close();
+
+    // Reopening with a boot id that has rows continues after its highest seq: never a reused key.
+    const third = makeSpool();
+    expect(third.open(BOOT_B, T0 + 6000)).toBe(1);
+  });
+
+  it('drops the oldest rows past max_bytes, counts them, and keeps the counter across restarts', () => {
+    const spool = makeSpool({ maxBytes: 1000 });
+    spool.open(BOOT_A, T0);
+    for (let seq = 0; seq < 25; seq++) spool.append(row(BOOT_A, seq, T0, 200), T0);
+    expect(spool.bytes()).toBeLessThanOrEqual(1000);
+    expect(spool.depth()).toBe(Math.floor(1000 / row(BOOT_A, 0, T0, 200).size));
+    const kept = spool.nextBatch(100, 0).map((r) => r.seq);
+    expect(kept[kept.length - 1]).toBe(24);
+    expect(kept).toEqual([...kept].sort((a, b) => a - b));
+    expect(spool.dropped()).toBe(25 - kept.length);
+    expect(spool.errorCounts().spool_dropped_bytes).toBe(25 - kept.length);
+    const dropped = spool.dropped();
+    spool.close();
+    const again = makeSpool({ maxBytes: 1000 });
+    again.open(BOOT_B, T0);
+    expect(again.dropped()).toBe(dropped);
+  });
+
+  it('drops rows older than max_age', () => {
+    const spool = makeSpool({ maxAgeMs: 10_000 });
+    spool.open(BOOT_A, T0);
+    for (let seq = 0; seq < 5; seq++) spool.append(row(BOOT_A, seq, T0 + seq * 5000), T0 + seq * 5000);
+    // At T0+20s, rows with ts < T0+10s are gone.
+    expect(spool.nextBatch(10, 0).map((r) => r.seq)).toEqual([2, 3, 4]);
+    expect(spool.errorCounts().spool_dropped_age).toBe(2);
+    expect(spool.dropped()).toBe(2);
+  });
+
+  it('survives a full disk: keeps reports in bounded memory, counts it, and flushes when space returns', () => {
+    // max_page_count makes SQLite answer SQLITE_FULL, exactly as a full disk does.
+    const spool = makeSpool({ maxPageCount: 40, memoryMaxReports: 5 });
+    spool.open(BOOT_A, T0);
+    const outcomes = new Set<string>();
+    let seq = 0;
+    for (; seq < 200; seq++) outcomes.add(spool.append(row(BOOT_A, seq, T0, 2000), T0));
+    expect(outcomes.has('memory')).toBe(true);
+    expect(spool.errorCounts().spool_disk_full).toBeGreaterThan(0);
+    expect(spool.memoryDepth()).toBe(5);
+    expect(spool.errorCounts().spool_dropped_memory).toBeGreaterThan(0);
+    // Memory rows replay after the disk rows, and can be acked.
+    const all = spool.nextBatch(1000, 0).map((r) => r.seq);
+    expect(all.slice(-5)).toEqual([195, 196, 197, 198, 199]);
+    const diskSeqs = all.slice(0, -5);
+    // Free space by acking everything on disk: the memory rows move to disk on the next append.
+    spool.ack(BOOT_A, [[0, diskSeqs[diskSeqs.length - 1] ?? 0]]);
+    expect(spool.append(row(BOOT_A, seq, T0, 2000), T0)).toBe('disk');
+    expect(spool.memoryDepth()).toBe(0);
+    expect(spool.nextBatch(1000, 0).map((r) => r.seq)).toEqual([195, 196, 197, 198, 199, 200]);
+  });
+
+  it('runs from memory when the data dir cannot be used, without throwing', () => {
+    // A regular file where the directory should be: mkdir fails with ENOTDIR, like a bad data_dir.
+    writeFileSync(join(dir, 'not-a-dir'), '');
+    const spool = makeSpool({ dir: join(dir, 'not-a-dir', 'spool'), memoryMaxReports: 3 });
+    expect(spool.open(BOOT_A, T0)).toBe(0);
+    for (let seq = 0; seq < 5; seq++) expect(spool.append(row(BOOT_A, seq), T0)).toBe('memory');
+    expect(spool.depth()).toBe(3);
+    expect(spool.nextBatch(10, 0).map((r) => r.seq)).toEqual([2, 3, 4]);
+    expect(spool.ack(BOOT_A, [[2, 3]])).toHaveLength(2);
+    expect(spool.depth()).toBe(1);
+    expect(spool.errorCounts().spool_io_error).toBeGreaterThan(0);
+  });
+});
