@@ -40,6 +40,19 @@ describe('classifySample', () => {
     expect(v.evidence.map((e) => e.signal)).toEqual(expect.arrayContaining(['probe.internet', 'rig.pool']));
   });
 
+  it('reads an idle draw during an uplink cut as connectivity loss, not power loss', () => {
+    // An ASIC with no jobs idles at a few percent of nameplate while its API still answers.
+    const idle = { pools: dead, hashrate_hs: 0, power_w: 120, power_source: 'meter' as const };
+    expect(classify(idle, { internet: false, pool: false, dns: false }).state).toBe('connectivity_loss');
+    // The same reading with the uplink fine is a power loss of the hashboards.
+    expect(classify({ hashrate_hs: 0, power_w: 10, power_source: 'meter' as const }).state).toBe('power_loss');
+  });
+
+  it('does not read an active pool of unknown status (AxeOS) as a lost pool', () => {
+    const pools = [{ url: 'stratum+tcp://p:3333', status: 'unknown' as const, active: true }];
+    expect(classify({ pools, hashrate_hs: 0.98 * NOMINAL }).state).toBe('ok');
+  });
+
   it('names DNS when only DNS fails and the rig lost its pool', () => {
     const v = classify({ pools: dead, hashrate_hs: 0 }, { dns: false, pool: false, poolDnsError: true });
     expect(v.state).toBe('connectivity_loss');

@@ -202,7 +202,11 @@ export function classifySample(
     return verdict('unreachable', [err]);
   }
 
-  if (powerOff && hashrateHs <= 0.01 * rig.nominalHs) {
+  // A rig whose API answers has its control board powered: a near-zero reading then means the
+  // hashboards are idle or unpowered. With the uplink down, idling without work is the likelier
+  // story (an ASIC with no jobs drops to a few percent of nameplate), so the uplink rule decides.
+  const uplinkDown = uplink.internetDown === true || (uplink.gatewayDown === true && uplink.internetDown !== false);
+  if (powerOff && hashrateHs <= 0.01 * rig.nominalHs && !uplinkDown) {
     return verdict('power_loss', [{ signal: 'rig.power', detail: `power ${powerW} W ~ 0 and no hashrate` }]);
   }
 
@@ -220,7 +224,7 @@ export function classifySample(
     return verdict('hardware_fault', [rateEv, ...hw.evidence]);
 
   // The pool path. An uplink that cannot reach the internet loses every share, whatever the rig shows.
-  if (uplink.internetDown === true || (uplink.gatewayDown === true && uplink.internetDown !== false)) {
+  if (uplinkDown) {
     return verdict('connectivity_loss', [...uplink.evidence, ...(trouble ? [trouble] : []), rateEv, ...hw.evidence]);
   }
   if (trouble) {
