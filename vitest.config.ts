@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export const alias = {
   '@hashwatch/protocol': fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
   '@hashwatch/diagnosis': fileURLToPath(new URL('./packages/diagnosis/src/index.ts', import.meta.url)),
+  '@hashwatch/agent': fileURLToPath(new URL('./agent/src/index.ts', import.meta.url)),
+  '@hashwatch/collector': fileURLToPath(new URL('./collector/src/index.ts', import.meta.url)),
 };
 
 export default defineConfig({

@@ -7,7 +7,7 @@ import type { RigReader } from './targets.js';
 
 const base: PollRoundOptions = {
   concurrency: 25,
-  rigTimeoutMs: 400,
+  rigTimeoutMs: 1500, // generous: a healthy loopback rig must never time out on a loaded CI machine
   probeTimeoutMs: 300,
   probeAttempts: 2,
   now: () => Date.now(),

@@ -8,28 +8,14 @@
  * The agents here share the collector's process for convenience; they are the same Agent class
  * the `hashwatch-agent` program runs, talking to the broker over TCP like any other agent.
  */
-import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { Agent, createSimSite, parseConfig as parseAgentConfig, type SimSite, silentLogger } from '@hashwatch/agent';
-import { Collector, createLogger, parseConfig as parseCollectorConfig } from '@hashwatch/collector';
 import { Command, InvalidArgumentError } from 'commander';
-import YAML from 'yaml';
+import { type FarmOptions, type FarmSite, SITE_NAMES, startFarm } from './farm.js';
 
-interface DemoOptions {
-  dataDir: string;
-  httpPort: number;
-  mqttPort: number;
-  sites: number;
-  hostsPerSite: number;
-  rigsPerHost: number;
-  intervalMs: number;
+interface DemoOptions extends FarmOptions {
   storyPeriodS: number;
-  logLevel: string;
   once: boolean;
 }
-
-const SITE_NAMES = ['kz-ekibastuz', 'tx-rockdale', 'no-kristiansand', 'py-itaipu', 'ca-quebec'];
 
 function int(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -40,38 +26,14 @@ function int(name: string, min: number, max: number) {
   };
 }
 
-/** The requested port if it is free, else any free port (a second demo must not fail to start). */
-async function freePort(preferred: number): Promise<number> {
-  const tryListen = (port: number) =>
-    new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(port, '127.0.0.1', () => {
-        const got = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(got));
-      });
-    });
-  try {
-    return await tryListen(preferred);
-  } catch {
-    return tryListen(0);
-  }
-}
-
-interface DemoSite {
-  name: string;
-  sim: SimSite;
-  agents: Agent[];
-}
-
 /** One scripted incident: what happens, when in the story period, and how long it lasts. */
 interface StoryStep {
   atS: number;
   durationS: number;
   siteIndex: number;
   describe: string;
-  inject: (site: DemoSite) => void | Promise<void>;
-  heal: (site: DemoSite) => void | Promise<void>;
+  inject: (site: FarmSite) => void | Promise<void>;
+  heal: (site: FarmSite) => void | Promise<void>;
 }
 
 const STORY: StoryStep[] = [
@@ -111,63 +73,8 @@ function say(line: string): void {
 }
 
 async function main(o: DemoOptions): Promise<void> {
-  fs.mkdirSync(o.dataDir, { recursive: true });
-  const mqttPort = await freePort(o.mqttPort);
-  const httpPort = await freePort(o.httpPort);
-  const collectorLog = createLogger(o.logLevel as 'info', pino(path.join(o.dataDir, 'collector.log')));
-  const collectorConfig = parseCollectorConfig(
-    YAML.stringify({
-      data_dir: o.dataDir,
-      store: { path: path.join(o.dataDir, 'hashwatch.db') },
-      http: { host: '127.0.0.1', port: httpPort },
-      // Anonymous agents are allowed only because everything listens on loopback (the broker
-      // refuses to start otherwise); a real farm uses `hashwatch-collector add-agent`.
-      broker: { mode: 'embedded', embedded: { host: '127.0.0.1', port: mqttPort, allow_anonymous: true } },
-      diagnosis_runner: { tick_ms: 1000 },
-      live: { summary_interval_ms: Math.max(1000, Math.min(o.intervalMs, 10_000)) },
-    }),
-    'demo',
-  );
-  const collector = new Collector(collectorConfig, collectorLog);
-  await collector.start();
-
-  const sites: DemoSite[] = [];
-  for (let si = 0; si < o.sites; si++) {
-    const name = SITE_NAMES[si] ?? `site-${si + 1}`;
-    const sim = createSimSite({
-      rigs: o.hostsPerSite * o.rigsPerHost,
-      seed: 1000 * (si + 1),
-      // Every eighth rig is a bitaxe on AxeOS; the rest speak the cgminer API.
-      apiOf: (i) => (i % 8 === 7 ? 'axeos' : 'cgminer'),
-      idOf: (i) => `rig-${String(i + 1).padStart(3, '0')}`,
-      metered: true,
-    });
-    await sim.start();
-    const targets = sim.rigTargets();
-    const agents: Agent[] = [];
-    for (let h = 0; h < o.hostsPerSite; h++) {
-      const host = `host-${h + 1}`;
-      const config = parseAgentConfig(
-        {
-          site: name,
-          host,
-          interval_ms: o.intervalMs,
-          data_dir: path.join(o.dataDir, 'agents', name, host),
-          broker: { url: `mqtt://127.0.0.1:${mqttPort}`, reconnect_max_ms: 5000 },
-          rigs: targets.slice(h * o.rigsPerHost, (h + 1) * o.rigsPerHost),
-          probes: sim.probeTargets(),
-          poll: { rig_timeout_ms: Math.min(3000, o.intervalMs / 2), probe_timeout_ms: 1000, probe_attempts: 2 },
-        },
-        `demo agent ${name}/${host}`,
-      );
-      fs.mkdirSync(config.data_dir, { recursive: true });
-      const agent = new Agent({ config, log: silentLogger() });
-      agent.start();
-      agents.push(agent);
-    }
-    sites.push({ name, sim, agents });
-  }
-
+  const farm = await startFarm(o);
+  const { sites, httpPort, mqttPort } = farm;
   const base = `http://127.0.0.1:${httpPort}`;
   const rigs = o.sites * o.hostsPerSite * o.rigsPerHost;
   process.stdout.write(
@@ -223,18 +130,12 @@ async function main(o: DemoOptions): Promise<void> {
     say(`${signal}: stopping agents, simulated rigs and the collector`);
     clearInterval(storyTimer);
     for (const t of timers) clearTimeout(t);
-    for (const site of sites) await Promise.all(site.agents.map((a) => a.stop()));
-    for (const site of sites) await site.sim.stop();
-    await collector.stop();
+    await farm.stop();
     say('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-}
-
-function pino(file: string): NodeJS.WritableStream {
-  return fs.createWriteStream(file, { flags: 'a' });
 }
 
 const program = new Command()
