@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { Agent, agentVersion, defaultPoll, type PollFn } from './agent.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
 import { createLogger } from './log.js';
+import { type AgentMetricsServer, startAgentMetricsServer } from './metrics-server.js';
 
 /** Exit codes: 2 = configuration problem (do not restart blindly), 1 = runtime failure. */
 export const EXIT_CONFIG = 2;
@@ -50,12 +51,13 @@ async function run(configPath: string): Promise<void> {
   const tls = tlsOrExit(config, configPath);
   const log = createLogger(config.log.level, { site: config.site, host: config.host });
   const agent = new Agent({ config, log, tls });
+  let metrics: AgentMetricsServer | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'Stopping');
-    agent.stop().then(
+    Promise.all([agent.stop(), metrics?.stop()]).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err: (err as Error).message }, 'Stop failed');
@@ -73,6 +75,23 @@ async function run(configPath: string): Promise<void> {
     process.exit(EXIT_FAILURE);
   });
   agent.start();
+  if (config.metrics.port > 0) {
+    try {
+      metrics = await startAgentMetricsServer({
+        host: config.metrics.host,
+        port: config.metrics.port,
+        getStats: () => agent.metricsStats(),
+        onError: (err) => log.warn({ err: (err as Error).message }, 'Metrics scrape failed'),
+      });
+      log.info({ port: metrics.port, host: config.metrics.host }, 'Serving /metrics');
+    } catch (err) {
+      // The agent's job is the spool and the reports; a taken metrics port must not stop it.
+      log.error(
+        { err: (err as Error).message, port: config.metrics.port },
+        'Could not serve /metrics; continuing without',
+      );
+    }
+  }
 }
 
 function cell(value: unknown): string {

@@ -94,6 +94,16 @@ export const PollConfig = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const MetricsConfig = Type.Object(
+  {
+    /** Port of the agent's own Prometheus `/metrics`; 0 = off (the agent's stats also ride in every report). */
+    port: Type.Integer({ minimum: 0, maximum: 65_535, default: 0 }),
+    /** Listen address of `/metrics`; keep loopback unless a farm Prometheus scrapes the host. */
+    host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const LogConfig = Type.Object(
   {
     /** trace | debug | info | warn | error | fatal | silent */
@@ -128,6 +138,7 @@ export const AgentConfig = Type.Object(
     replay: ReplayConfig,
     poll: PollConfig,
     log: LogConfig,
+    metrics: MetricsConfig,
     /** Rigs to poll (see agent/src/targets.ts for each key). */
     rigs: Type.Array(RigTarget, { maxItems: 100_000, default: [] }),
     /** Uplink probe targets. */

@@ -83,3 +83,47 @@ describe('hashwatch-agent command line', () => {
     }
   });
 });
+
+describe('hashwatch-agent run with metrics.port', () => {
+  it('serves its own /metrics while it runs, even with no broker to talk to', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const path = join(dir, 'metrics.yaml');
+    writeFileSync(
+      path,
+      [
+        'site: farm-a',
+        'host: host-m',
+        `data_dir: ${join(dir, 'metrics-data')}`,
+        // Nothing listens on port 9 (discard): the agent spools and keeps retrying.
+        'broker: {url: "mqtt://127.0.0.1:9", reconnect_max_ms: 1000}',
+        `metrics: {port: ${port}}`,
+        'log: {level: warn}',
+      ].join('\n'),
+    );
+    const child = execFile(process.execPath, [CLI_PATH, 'run', '--config', path]);
+    try {
+      let body = '';
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+          body = await res.text();
+          if (/hashwatch_agent_spool_depth\S* [1-9]/.test(body)) break;
+        } catch {
+          // not listening yet
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(body).toMatch(/hashwatch_agent_spool_depth\{site="farm-a",host="host-m"\} [1-9]/);
+      expect(body).toContain('process_resident_memory_bytes');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
