@@ -96,10 +96,12 @@ describe('docker compose deployment', () => {
     expect(svc('mosquitto').image).toBe('eclipse-mosquitto:2');
     expect(svc('prometheus').image).toMatch(/^prom\/prometheus:v\d/);
     expect(svc('grafana').image).toMatch(/^grafana\/grafana:\d/);
-    // The sim reuses the collector image built by the collector service.
-    expect(svc('fleet-sim').image).toBe(svc('collector').image);
-    expect(svc('fleet-sim').entrypoint?.join(' ')).toContain('demo.js');
-    expect(svc('fleet-sim').command).toContain('--external-broker');
+    // The simulated fleet ships in the agent image and speaks to mosquitto like real agents.
+    expect(svc('fleet-sim').build?.dockerfile).toBe('docker/Dockerfile.agent');
+    const entry = svc('fleet-sim').entrypoint?.join(' ') ?? '';
+    expect(entry).toContain('agent/dist/simfleet-cli.js');
+    expect(existsSync(join(REPO, 'agent/src/simfleet-cli.ts'))).toBe(true);
+    expect(svc('fleet-sim').command).toEqual(expect.arrayContaining(['--broker-url', 'mqtt://mosquitto:1883']));
   });
 
   it('builds images from Dockerfiles that exist, with the repository as context', () => {

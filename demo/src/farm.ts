@@ -1,17 +1,17 @@
 /**
- * A simulated farm wired to a real collector: the collector with its embedded broker, and per
- * site a simulated uplink plus rigs speaking the real rig protocols, polled by real Agents that
- * publish over MQTT/TCP. Used by the demo and by the end-to-end tests, so what the demo shows is
+ * A simulated farm wired to a real collector: the collector with its embedded broker, and the
+ * agent package's simulated fleet (per site a simulated uplink plus rigs speaking the real rig
+ * protocols, polled by real Agents publishing over MQTT/TCP). Used by the demo and by the end-to-end tests, so what the demo shows is
  * what the tests check.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Agent, createSimSite, parseConfig as parseAgentConfig, type SimSite, silentLogger } from '@hashwatch/agent';
+import { SIM_SITE_NAMES, type SimFleetSite, startSimFleet } from '@hashwatch/agent';
 import { Collector, createLogger, parseConfig as parseCollectorConfig } from '@hashwatch/collector';
 import YAML from 'yaml';
 
-export const SITE_NAMES = ['kz-ekibastuz', 'tx-rockdale', 'no-kristiansand', 'py-itaipu', 'ca-quebec'];
+export const SITE_NAMES = SIM_SITE_NAMES;
 
 export interface FarmOptions {
   dataDir: string;
@@ -27,11 +27,7 @@ export interface FarmOptions {
   logFile?: string;
 }
 
-export interface FarmSite {
-  name: string;
-  sim: SimSite;
-  agents: Agent[];
-}
+export type FarmSite = SimFleetSite;
 
 export interface Farm {
   collector: Collector;
@@ -83,42 +79,21 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const collector = new Collector(collectorConfig, collectorLog);
   await collector.start();
 
-  const sites: FarmSite[] = [];
-  for (let si = 0; si < o.sites; si++) {
-    const name = SITE_NAMES[si] ?? `site-${si + 1}`;
-    const sim = createSimSite({
-      rigs: o.hostsPerSite * o.rigsPerHost,
-      seed: 1000 * (si + 1),
-      // Every eighth rig is a bitaxe on AxeOS; the rest speak the cgminer API.
-      apiOf: (i) => (i % 8 === 7 ? 'axeos' : 'cgminer'),
-      idOf: (i) => `rig-${String(i + 1).padStart(3, '0')}`,
-      metered: true,
+  let fleet: Awaited<ReturnType<typeof startSimFleet>>;
+  try {
+    fleet = await startSimFleet({
+      brokerUrl: `mqtt://127.0.0.1:${mqttPort}`,
+      sites: o.sites,
+      hostsPerSite: o.hostsPerSite,
+      rigsPerHost: o.rigsPerHost,
+      intervalMs: o.intervalMs,
+      dataDir: o.dataDir,
     });
-    await sim.start();
-    const targets = sim.rigTargets();
-    const agents: Agent[] = [];
-    for (let h = 0; h < o.hostsPerSite; h++) {
-      const host = `host-${h + 1}`;
-      const config = parseAgentConfig(
-        {
-          site: name,
-          host,
-          interval_ms: o.intervalMs,
-          data_dir: path.join(o.dataDir, 'agents', name, host),
-          broker: { url: `mqtt://127.0.0.1:${mqttPort}`, reconnect_max_ms: 5000 },
-          rigs: targets.slice(h * o.rigsPerHost, (h + 1) * o.rigsPerHost),
-          probes: sim.probeTargets(),
-          poll: { rig_timeout_ms: Math.min(3000, o.intervalMs / 2), probe_timeout_ms: 1000, probe_attempts: 2 },
-        },
-        `demo agent ${name}/${host}`,
-      );
-      fs.mkdirSync(config.data_dir, { recursive: true });
-      const agent = new Agent({ config, log: silentLogger() });
-      agent.start();
-      agents.push(agent);
-    }
-    sites.push({ name, sim, agents });
+  } catch (err) {
+    await collector.stop();
+    throw err;
   }
+  const sites = fleet.sites;
 
   let stopped = false;
   return {
@@ -130,8 +105,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      for (const site of sites) await Promise.all(site.agents.map((a) => a.stop()));
-      for (const site of sites) await site.sim.stop();
+      await fleet.stop();
       await collector.stop();
       await new Promise<void>((resolve) => logStream.end(resolve));
     },
