@@ -17,7 +17,7 @@ import { runProbes } from './run.js';
 import { judgeStratumLine, stratumProbe } from './stratum.js';
 import { tcpProbe } from './tcp.js';
 
-const opts = { timeoutMs: 300, attempts: 2, now: () => Date.now() };
+const opts = { timeoutMs: 1000, attempts: 2, now: () => Date.now() };
 const never = () => new AbortController().signal;
 
 function valid(r: ProbeResult): ProbeResult {

@@ -234,4 +234,22 @@ describe('ingest over a real broker', () => {
     await waitFor(() => messages.some((m) => m.topic.endsWith('/ack')), 'the ack after recovery');
     expect(countRows('samples')).toBe(200);
   });
+
+  it('does not ack the second copy of a report in a batch whose commit failed', async () => {
+    // Found by the fault suite: a copy that arrived while the first waited in the batch was acked
+    // as a duplicate even though the first never reached the disk.
+    await setup({ batchMaxMs: 300 });
+    const { client, messages } = await agent();
+    await publish(client, 'birth', exampleBirth(Date.now()));
+    const pages = store.db.pragma('page_count', { simple: true }) as number;
+    store.db.pragma(`max_page_count = ${pages}`);
+    const report = exampleReport(Date.now(), 200, 0);
+    await Promise.all([publish(client, 'report', report), publish(client, 'report', report)]);
+    await waitFor(() => (ingest.stats().commitFailures.HW_ERR_STORE_FULL ?? 0) === 1, 'a commit failure');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(ingest.stats().duplicates).toBe(1);
+    expect(messages.filter((m) => m.topic.endsWith('/ack'))).toHaveLength(0);
+    expect(countRows('reports')).toBe(0);
+    store.db.pragma('max_page_count = 1073741823');
+  });
 });

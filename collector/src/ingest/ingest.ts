@@ -83,6 +83,11 @@ interface BatchItem {
   pending: PendingReport;
   /** Already committed earlier (in-memory dedupe hit): only re-acked. */
   ackOnly: boolean;
+  /**
+   * A second copy of a report still waiting in this batch: acked only if the batch commits (an
+   * ack for it after a failed commit would let the agent drop a report nobody stored).
+   */
+  dupOfPending: boolean;
   done: () => void;
 }
 
@@ -287,7 +292,9 @@ export class Ingest {
     const skewMs = historical ? null : nowMs - report.ts;
     const skewed = skewMs !== null && Math.abs(skewMs) > this.options.skewThresholdMs;
     const pending: PendingReport = { site, host, hostId: ref.hostId, report, receivedMs: nowMs, skewMs, skewed };
-    const ackOnly = this.committed.has(key) || this.inBatch.has(key);
+    const alreadyCommitted = this.committed.has(key);
+    const dupOfPending = !alreadyCommitted && this.inBatch.has(key);
+    const ackOnly = alreadyCommitted || dupOfPending;
     if (ackOnly) {
       this.counters.duplicates++;
     } else {
@@ -302,7 +309,7 @@ export class Ingest {
       this.batchSamples += report.rigs.length;
     }
     return new Promise<void>((resolve) => {
-      this.batch.push({ pending, ackOnly, done: resolve });
+      this.batch.push({ pending, ackOnly, dupOfPending, done: resolve });
       if (this.batchSamples >= this.options.batchMaxSamples) void this.flush();
       else this.timer ??= setTimeout(() => void this.flush(), this.options.batchMaxMs);
     });
@@ -409,7 +416,7 @@ export class Ingest {
         this.log.error({ code: e.code, reports: toStore.length, err: e.message }, 'Batch commit failed: not acked');
       }
     }
-    const ackable = committedOk ? items : items.filter((i) => i.ackOnly);
+    const ackable = committedOk ? items : items.filter((i) => i.ackOnly && !i.dupOfPending);
     await this.publishAcks(ackable);
     for (const i of items) i.done();
     if (stored.length > 0) for (const l of this.committedListeners) this.safely(() => l(stored));
