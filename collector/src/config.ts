@@ -107,7 +107,7 @@ export const LiveConfig = Type.Object(
   {
     /** Serve the web page at / and the WebSocket live view at /live. */
     enabled: Type.Boolean({ default: true }),
-    /** Bearer token live-view clients must present (header or `?token=`); empty = none. */
+    /** Bearer token live-view clients must present (header or `?token=`); empty = `http.api_token`. */
     token: Type.String({ default: '' }),
     /** Origins allowed to open the WebSocket; empty = same host only; `*` = any. */
     allowed_origins: Type.Array(Type.String(), { default: [] }),

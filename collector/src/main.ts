@@ -88,7 +88,8 @@ export class Collector {
     );
     if (config.live.enabled) {
       this.live = new LiveServer(this.view, {
-        token: config.live.token,
+        // One token guards the API and the live view unless the live view is given its own.
+        token: config.live.token || config.http.api_token,
         allowedOrigins: config.live.allowed_origins,
         maxClients: config.live.max_clients,
         summaryIntervalMs: config.live.summary_interval_ms,
