@@ -21,20 +21,34 @@ const bytes = payloads.reduce((a, p) => a + p.length, 0) / payloads.length;
 // The same constraints as the TypeBox schema, written in zod 4 for the comparison.
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/);
 const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const ts = z.number().int().min(Date.UTC(2020, 0, 1));
+const ts = z
+  .number()
+  .int()
+  .min(Date.UTC(2020, 0, 1));
 const temp = z.number().min(-60).max(250);
 const rigSample = z.strictObject({
   rig: id,
   ts,
   reachable: z.boolean(),
-  error: z.strictObject({ kind: z.enum(['timeout', 'refused', 'unreachable', 'protocol', 'invalid_reply', 'other']), message: z.string().max(512) }).optional(),
+  error: z
+    .strictObject({
+      kind: z.enum(['timeout', 'refused', 'unreachable', 'protocol', 'invalid_reply', 'other']),
+      message: z.string().max(512),
+    })
+    .optional(),
   hashrate_hs: z.number().min(0).max(1e17).optional(),
   hashrate_avg_hs: z.number().min(0).max(1e17).optional(),
   hashrate_ideal_hs: z.number().min(0).max(1e17).optional(),
   power_w: z.number().min(0).max(100000).optional(),
   power_source: z.enum(['rig', 'meter']).optional(),
-  temps: z.array(z.strictObject({ sensor: id, temp_c: temp })).max(64).optional(),
-  fans: z.array(z.strictObject({ fan: id, rpm: z.number().min(0).max(50000) })).max(16).optional(),
+  temps: z
+    .array(z.strictObject({ sensor: id, temp_c: temp }))
+    .max(64)
+    .optional(),
+  fans: z
+    .array(z.strictObject({ fan: id, rpm: z.number().min(0).max(50000) }))
+    .max(16)
+    .optional(),
   boards: z
     .array(
       z.strictObject({
@@ -70,7 +84,10 @@ const rigSample = z.strictObject({
     .max(8)
     .optional(),
   uptime_s: counter.optional(),
-  firmware_errors: z.array(z.strictObject({ code: z.string(), kind: z.string(), message: z.string() })).max(32).optional(),
+  firmware_errors: z
+    .array(z.strictObject({ code: z.string(), kind: z.string(), message: z.string() }))
+    .max(32)
+    .optional(),
   flags: z.array(z.string()).max(16).optional(),
 });
 const probe = z.strictObject({
@@ -124,8 +141,12 @@ for (let round = 0; round < 3; round++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1] as number;
 const base = median(results['JSON.parse only']!);
-console.log(`${N} report payloads of ${RIGS} rigs (${Math.round(bytes)} bytes each), median of 3 runs, node ${process.version}`);
+console.log(
+  `${N} report payloads of ${RIGS} rigs (${Math.round(bytes)} bytes each), median of 3 runs, node ${process.version}`,
+);
 for (const [name, xs] of Object.entries(results)) {
   const ms = median(xs);
-  console.log(`${name.padEnd(22)} ${ms.toFixed(0).padStart(6)} ms  ${((N / ms) * 1000).toFixed(0).padStart(8)} reports/s  ${(ms / base).toFixed(2)}x JSON.parse`);
+  console.log(
+    `${name.padEnd(22)} ${ms.toFixed(0).padStart(6)} ms  ${((N / ms) * 1000).toFixed(0).padStart(8)} reports/s  ${(ms / base).toFixed(2)}x JSON.parse`,
+  );
 }

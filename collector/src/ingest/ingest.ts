@@ -417,8 +417,11 @@ export class Ingest {
       }
     }
     const ackable = committedOk ? items : items.filter((i) => i.ackOnly && !i.dupOfPending);
-    await this.publishAcks(ackable);
+    // Release the broker's PUBACKs as soon as the commit is decided, before our own acks go out:
+    // in external mode mqtt.js stops reading after max_unacked unreleased messages, and the
+    // broker's PUBACKs for our acks would then never be read (a deadlock seen under load).
     for (const i of items) i.done();
+    await this.publishAcks(ackable);
     if (stored.length > 0) for (const l of this.committedListeners) this.safely(() => l(stored));
   }
 

@@ -1,0 +1,73 @@
+/**
+ * Keeps the benchmark script from rotting: runs `test/bench/run.ts --quick` (tiny sizes, short
+ * windows) as a real process on a subset of suites and checks that it produced well-formed
+ * results. No speed assertions: only that every figure exists and is a sane number.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchResults } from './bench/run.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const TSX = join(ROOT, 'node_modules/.bin/tsx');
+const dir = mkdtempSync(join(tmpdir(), 'hw-bench-smoke-'));
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const positive = (n: number | undefined) => typeof n === 'number' && Number.isFinite(n) && n > 0;
+
+describe('npm run bench --quick', () => {
+  it('runs the fleet, ingest, scrape and diagnosis suites and writes well-formed results', () => {
+    for (const f of ['collector/dist/cli.js', 'agent/dist/cli.js']) {
+      if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: run \`npx tsc -b\` before this test`);
+    }
+    const md = join(dir, 'BENCHMARKS.md');
+    const json = join(dir, 'results.json');
+    const run = spawnSync(
+      TSX,
+      ['test/bench/run.ts', '--quick', '--only', 'ingest,fleet,scrape,diagnosis', '--out', md, '--json', json],
+      { cwd: ROOT, encoding: 'utf8', timeout: 170_000 },
+    );
+    expect(run.status, `bench exited with ${run.status}:\n${run.stderr}`).toBe(0);
+    const r = JSON.parse(readFileSync(json, 'utf8')) as BenchResults;
+    expect(r.errors).toEqual({});
+    expect(r.quick).toBe(true);
+    expect(r.machine['cores']).toBeGreaterThan(0);
+    expect(String(r.machine['sqlite'])).toMatch(/^3\.\d+/);
+
+    expect(r.ingest?.ceilings.map((c) => c.rigsPerReport)).toEqual([1, 100]);
+    for (const c of r.ingest?.ceilings ?? []) expect([c.rawPerS, c.storePerS, c.decodePerS].every(positive)).toBe(true);
+    expect(r.ingest?.rows.map((x) => `${x.broker}/${x.rigsPerReport}`)).toEqual([
+      'embedded/1',
+      'embedded/100',
+      'mosquitto/1',
+      'mosquitto/100',
+    ]);
+    // Acks came back through both brokers: the publishers really talked to a collector.
+    for (const row of r.ingest?.rows ?? []) expect(positive(row.medianSamplesPerS), JSON.stringify(row)).toBe(true);
+
+    const f = r.fleet;
+    expect(f && positive(f.ackedSamplesPerS) && positive(f.p99AckMs) && positive(f.bytesPerSample)).toBe(true);
+    expect(f?.samplesStored).toBeGreaterThan(0);
+
+    expect(r.scrape?.length).toBe(2);
+    const [on, off] = r.scrape ?? [];
+    expect(on?.perRig).toBe(true);
+    expect(off?.perRig).toBe(false);
+    expect((on?.series ?? 0) > (off?.series ?? 0)).toBe(true);
+    expect(positive(on?.httpGzipMs) && positive(on?.gzipBytes)).toBe(true);
+
+    expect(r.diagnosis?.length).toBe(1);
+    expect(positive(r.diagnosis?.[0]?.msPerReport) && positive(r.diagnosis?.[0]?.exportedBytesPerRig)).toBe(true);
+
+    const text = readFileSync(md, 'utf8');
+    for (const heading of ['# Benchmarks', '## Machine', '## Ingest', '## Fleet', '## Scrape', '## Diagnosis']) {
+      expect(text).toContain(heading);
+    }
+    expect(text).not.toContain('failed');
+    expect(text).not.toMatch(/\bNaN\b|undefined/);
+  }, 180_000);
+});

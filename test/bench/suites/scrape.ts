@@ -1,0 +1,89 @@
+/**
+ * `/metrics` at fleet scale: `renderMetrics` on a filled FleetView (the collector's synthetic fleet:
+ * every state, probes, incidents) for N rigs with per-rig series on and off, then the same page
+ * through `createMetricsHandler` on a real node:http server on 127.0.0.1 (plain and gzip).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMetricsHandler } from '../../../collector/src/metrics/handler.js';
+import { renderMetrics } from '../../../collector/src/metrics/render.js';
+import { buildSyntheticFleet, syntheticSources } from '../../../collector/src/metrics/synthetic-fleet.js';
+import { median } from '../proc.js';
+
+export interface ScrapeRow {
+  rigs: number;
+  perRig: boolean;
+  renderMs: number;
+  bytes: number;
+  series: number;
+  httpMs: number;
+  httpGzipMs: number;
+  gzipBytes: number;
+}
+
+async function timedGet(port: number, gzip: boolean): Promise<{ ms: number; bytes: number }> {
+  const t0 = performance.now();
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port, path: '/metrics', headers: gzip ? { 'accept-encoding': 'gzip' } : {} },
+      resolve,
+    );
+    req.on('error', reject);
+  });
+  let bytes = 0;
+  for await (const chunk of res) bytes += (chunk as Buffer).length;
+  if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`);
+  return { ms: performance.now() - t0, bytes };
+}
+
+export async function benchScrape(rigCounts: number[], runs: number): Promise<ScrapeRow[]> {
+  const rows: ScrapeRow[] = [];
+  for (const rigs of rigCounts) {
+    const nowMs = Date.now();
+    // 5 sites of 100-rig hosts: the shape of a large farm.
+    const sites = Math.min(5, Math.max(1, Math.floor(rigs / 100)));
+    const rigsPerHost = Math.min(100, rigs);
+    const hostsPerSite = Math.max(1, Math.round(rigs / sites / rigsPerHost));
+    const fleet = buildSyntheticFleet({ nowMs, sites, hostsPerSite, rigsPerHost });
+    const sources = syntheticSources(fleet, nowMs);
+    const realRigs = sites * hostsPerSite * rigsPerHost;
+    for (const perRig of [true, false]) {
+      const times: number[] = [];
+      let page = '';
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        page = (await renderMetrics(sources, { perRig, nowMs })) as string;
+        times.push(performance.now() - t0);
+      }
+      const series = page.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+      const handler = createMetricsHandler(sources, { perRig, now: () => nowMs });
+      const server = http.createServer((req, res) => handler(req, res));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const port = (server.address() as AddressInfo).port;
+      const plain: number[] = [];
+      const gz: number[] = [];
+      let gzipBytes = 0;
+      try {
+        for (let i = 0; i < runs; i++) {
+          plain.push((await timedGet(port, false)).ms);
+          const g = await timedGet(port, true);
+          gz.push(g.ms);
+          gzipBytes = g.bytes;
+        }
+      } finally {
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+      rows.push({
+        rigs: realRigs,
+        perRig,
+        renderMs: median(times),
+        bytes: Buffer.byteLength(page),
+        series,
+        httpMs: median(plain),
+        httpGzipMs: median(gz),
+        gzipBytes,
+      });
+    }
+  }
+  return rows;
+}
