@@ -86,43 +86,29 @@ function machine(): Record<string, string | number> {
  * Causes found while profiling these benchmarks (`node --cpu-prof` of the collector under the
  * ingest load). Code facts, not figures: update this text when the code changes.
  */
-const FINDINGS = `## Known problems found by these benchmarks
+const FINDINGS = `## What profiling found, and what is fixed
 
-1. **The diagnosis is quadratic in the size of a site** and runs on the collector's only thread, after
-   each commit. \`Diagnoser.neighbours()\` (packages/diagnosis/src/diagnoser.ts) walks every rig of the
-   site three times (feed group, rack group, site pool trouble), with string keys, *for every rig of
-   the report*: O(rigs per report × rigs per site) per report. A CPU profile of the collector under
-   the 500-rig ingest load shows 55 % of its time in \`neighbours\` and its \`group\` closure. This caps
-   end-to-end ingest far below the store's ceiling, blocks the event loop for seconds (acks, MQTT
-   CONNECTs and scrapes wait), and makes a 50,000-rig fleet in 10 sites unservable. Fix: compute the
-   site's per-feed and per-rack (down, size) counts and the pool-trouble fraction **once per report**
-   and look them up per rig. Prototyped on a copy (outputs identical to the current code over 200
-   random reports with unreachable rigs and dead pools): one 500-rig report in a 500-rig site
-   171 ms → 4 ms; in a 5,000-rig site 3,750 ms → 5 ms; a 200-rig report in a 50,000-rig site 90 ms
-   (still O(site) per report: keeping the counts incrementally per feed/rack would make it O(report)).
-2. **External broker mode deadlocks under load** (collector/src/broker/external.ts with
-   ingest/ingest.ts): once \`max_unacked\` (default 100) messages are in progress, mqtt.js' parser is
-   paused; each of them waits for its batch's \`ack\` publishes to be PUBACKed by the broker, and that
-   PUBACK cannot be read while the parser is paused. With 20 publishers × 50 reports in flight the
-   collector stops after exactly 100 reports. Fix: in \`Ingest.flush\` settle the handlers (\`done()\`)
-   right after the commit, before awaiting \`publishAcks\` (the broker PUBACK must wait for the commit,
-   not for the ack's delivery), or publish acks at QoS 1 without awaiting their PUBACK. The mosquitto
-   rows above run with \`broker.external.max_unacked: 10000\` to stay clear of it.
-3. **Decode is the next ceiling**: JSON.parse + ajv of a real-shaped sample (~1.1 kB) costs about as
-   much as storing it (the *decode/s* column), so even with the diagnosis fixed one collector thread
-   tops out near the harmonic mean of *store/s* and *decode/s*, well under 150,000 samples/s on this
-   machine. Reaching the goal needs decode and diagnosis off the ingest thread (worker_threads per
-   site) or a leaner sample encoding.
-4. **A report polled before the MQTT connection is up waits behind the whole backlog**: the agent's
-   first round after a restart is spooled while connecting and then replayed in spool order (oldest
-   first), so it is acked after the 24 h backlog (~450 s). That one report per agent is what makes the
-   backfill's live p99 (p50 is what the live path really does). Fix: replay the current boot's
-   unsent reports before older boots' backlog (agent/src/spool.ts \`nextBatch\` order).
-5. Not profiled for lack of time: the \`/metrics\` render at 10k rigs with per-rig series (190k series,
-   16 MB) misses 250 ms on this loaded machine; the agent's RSS with 200 rigs is above 80 MB; the
-   fleet run's collector used ~900 MB RSS while falling behind (pending batches and diagnosis memory).
-   Figures were taken while other jobs loaded the 2 cores (see the load average): absolute numbers
-   are pessimistic and noisy, ratios taken in the same run are the reliable part.
+1. **Fixed: the diagnosis was quadratic in the size of a site.** \`Diagnoser.neighbours()\` walked every
+   rig of the site for every rig of a report (55 % of the collector's CPU under the 500-rig ingest
+   load). The site context is now computed once per report: one 500-rig report went from 134 ms to
+   2.4 ms in a 500-rig site and from 1,313 ms to 5.9 ms in a 5,000-rig site, and end-to-end ingest of
+   100-rig reports from 4.5k to ~40k samples/s (figures before and after in this file).
+2. **Fixed: external broker mode deadlocked under load.** Ingest released the broker's PUBACKs only
+   after its own acks were PUBACKed, which mqtt.js cannot read once \`max_unacked\` messages are held;
+   PUBACKs are now released as soon as the commit is decided.
+3. **Open: decode and the single thread are the next ceiling.** The collector now runs at ~100 % of
+   one core: MQTT parsing, JSON.parse + ajv (the *decode/s* column) and the SQLite commit share one
+   thread, so it tops out near 40k samples/s here, well under 150,000. Reaching the goal needs decode
+   (and the diagnosis) on worker threads, per site, or a leaner sample encoding.
+4. **Open: a report polled before the MQTT connection is up waits behind the whole backlog**: the
+   agent's first round after a restart is replayed in spool order (oldest first), so it is acked after
+   the 24 h backlog; that one report per agent sets the backfill's live p99. Fix: replay the current
+   boot's unsent reports before older boots' backlog (agent/src/spool.ts \`nextBatch\` order).
+5. **Open, not profiled yet**: the \`/metrics\` render at 10k rigs with per-rig series (190k series,
+   16 MB) misses 250 ms; the agent's RSS with 200 rigs is above 80 MB; the default \`spool.max_bytes\`
+   (256 MiB) holds about 6 h of a 100-rig host, not 24 h. Figures were taken while other jobs loaded
+   the 2 cores (see the load average): absolute numbers are pessimistic and noisy, ratios taken in the
+   same run are the reliable part.
 `;
 
 const fmt = (n: number, digits = 0) =>
