@@ -5,20 +5,12 @@
  * changes. Nothing here touches SQLite or the network.
  */
 import { EventEmitter } from 'node:events';
+import { STATES, type State } from '@hashwatch/diagnosis';
 import type { AgentStats, ProbeResult, RigSample } from '@hashwatch/protocol';
 
-/** The state taxonomy of DESIGN.md "States", the names users see. */
-export const STATES = [
-  'ok',
-  'degraded',
-  'hardware_fault',
-  'connectivity_loss',
-  'pool_outage',
-  'power_loss',
-  'unreachable',
-  'unknown',
-] as const;
-export type FleetState = (typeof STATES)[number];
+/** The state taxonomy of DESIGN.md "States", the names users see: owned by the diagnosis package. */
+export { STATES };
+export type FleetState = State;
 
 /** Causes an incident or a deficit can be attributed to: every state except `ok`. */
 export type Cause = Exclude<FleetState, 'ok'>;
