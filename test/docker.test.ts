@@ -204,6 +204,11 @@ describe('Dockerfiles', () => {
       const users = [...finalStage.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
       expect(users.length).toBeGreaterThan(0);
       expect(['root', '0', '0:0']).not.toContain(users.at(-1));
+      // npm ci refuses a lockfile whose workspaces are missing: every workspace manifest goes in.
+      const workspaces = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { workspaces: string[] })
+        .workspaces;
+      for (const ws of workspaces)
+        expect(text, `${name}: COPY ${ws}/package.json`).toContain(`COPY ${ws}/package.json`);
       // Every COPY from the build context names something that exists in the repository.
       for (const m of text.matchAll(/^COPY\s+(?!--from)(.+)$/gm)) {
         const parts = (m[1] ?? '').trim().split(/\s+/);
