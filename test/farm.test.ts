@@ -52,11 +52,13 @@ describe('a simulated farm end to end', () => {
       dataDir: dir,
       httpPort: 0,
       mqttPort: 0,
-      sites: 2,
+      sites: 3,
       hostsPerSite: 2,
       rigsPerHost: 4,
       intervalMs: INTERVAL_MS,
       logLevel: 'info',
+      // Rigs cut off from work drop to idle power after 2 s: the state that once read as power loss.
+      rig: { workDrainMs: 2000 },
     });
   }, 60_000);
 
@@ -66,9 +68,9 @@ describe('a simulated farm end to end', () => {
   });
 
   it('stores every report once and acks it back: the agents spools drain', async () => {
-    await until('16 rigs reporting', 20_000, async () => {
+    await until('24 rigs reporting', 20_000, async () => {
       const { rigs } = await api<{ rigs: RigRow[] }>('/api/v1/rigs');
-      return rigs.length === 16 && rigs.every((r) => r.state?.state === 'ok');
+      return rigs.length === 24 && rigs.every((r) => r.state?.state === 'ok');
     });
     const db = new Database(path.join(dir, 'hashwatch.db'), { readonly: true, fileMustExist: true });
     try {
@@ -94,7 +96,7 @@ describe('a simulated farm end to end', () => {
       const gaps = db
         .prepare('SELECT host_id, boot_id, MIN(seq) AS lo, MAX(seq) AS hi, COUNT(*) AS n FROM reports GROUP BY 1, 2')
         .all() as Array<{ lo: number; hi: number; n: number }>;
-      expect(gaps.length).toBe(4);
+      expect(gaps.length).toBe(6);
       for (const g of gaps) {
         expect(g.lo).toBe(0);
         expect(g.n).toBe(g.hi + 1);
@@ -104,28 +106,43 @@ describe('a simulated farm end to end', () => {
     }
   });
 
-  it('labels an uplink cut connectivity_loss at that site only, and a dead hashboard hardware_fault on that rig only', async () => {
-    const [cut, other] = farm.sites as [Farm['sites'][0], Farm['sites'][0]];
+  it('labels an uplink cut, a pool outage and a dead hashboard each at the right scope, also once rigs idle', async () => {
+    const [cut, other, pool] = farm.sites as [Farm['sites'][0], Farm['sites'][0], Farm['sites'][0]];
     cut.sim.uplink.cut('hang');
+    pool.sim.uplink.poolOutage('refuse');
     other.sim.rigs[1]?.killBoard(0);
     other.sim.rigs[1]?.killBoard(1);
     const t0 = Date.now();
-    await until(`${cut.name} in connectivity_loss`, 20_000, async () => {
-      const { sites } = await api<{ sites: SiteRow[] }>('/api/v1/sites');
-      return sites.find((s) => s.site === cut.name)?.state === 'connectivity_loss' ? true : undefined;
-    });
+    const siteState = async (name: string) =>
+      (await api<{ sites: SiteRow[] }>('/api/v1/sites')).sites.find((s) => s.site === name)?.state;
+    await until(`${cut.name} in connectivity_loss`, 20_000, async () =>
+      (await siteState(cut.name)) === 'connectivity_loss' ? true : undefined,
+    );
     const detectMs = Date.now() - t0;
-    const { rigs } = await api<{ rigs: RigRow[] }>(`/api/v1/rigs?site=${cut.name}`);
-    expect(rigs.map((r) => r.state?.state)).not.toContain('hardware_fault');
+    await until(`${pool.name} in pool_outage`, 20_000, async () =>
+      (await siteState(pool.name)) === 'pool_outage' ? true : undefined,
+    );
     const faulty = other.sim.rigs[1]!.id;
     await until(`${faulty} in hardware_fault`, 20_000, async () => {
       const r = await api<{ rigs: RigRow[] }>(`/api/v1/rigs?site=${other.name}`);
       return r.rigs.find((x) => x.rig === faulty)?.state?.state === 'hardware_fault' ? true : undefined;
     });
+    // Past the 2 s work drain, the cut-off rigs idle at a few percent of nameplate: still the
+    // pool path, never power_loss (nor hardware_fault).
+    await new Promise((r) => setTimeout(r, 6 * INTERVAL_MS));
+    for (const [site, cause] of [
+      [cut, 'connectivity_loss'],
+      [pool, 'pool_outage'],
+    ] as const) {
+      const { rigs } = await api<{ rigs: RigRow[] }>(`/api/v1/rigs?site=${site.name}`);
+      const states = rigs.map((r) => r.state?.state);
+      expect(states, site.name).not.toContain('power_loss');
+      expect(states, site.name).not.toContain('hardware_fault');
+      expect(await siteState(site.name)).toBe(cause);
+    }
     const r = await api<{ rigs: RigRow[] }>(`/api/v1/rigs?site=${other.name}`);
     expect(r.rigs.filter((x) => x.state?.state !== 'ok').map((x) => x.rig)).toEqual([faulty]);
-    const { sites } = await api<{ sites: SiteRow[] }>('/api/v1/sites');
-    expect(sites.find((s) => s.site === other.name)?.state).not.toBe('connectivity_loss');
+    expect(await siteState(other.name)).not.toBe('connectivity_loss');
     // Two report intervals plus hysteresis confirmation and poll time, on a busy 2-core machine.
     expect(detectMs).toBeLessThan(15_000);
   });

@@ -9,7 +9,7 @@ import { Agent } from './agent.js';
 import { parseConfig } from './config.js';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
-import { createSimSite, type SimSite } from './sim/index.js';
+import { createSimSite, type SimRigOptions, type SimSite } from './sim/index.js';
 
 export const SIM_SITE_NAMES = ['kz-ekibastuz', 'tx-rockdale', 'no-kristiansand', 'py-itaipu', 'ca-quebec'];
 
@@ -24,6 +24,8 @@ export interface SimFleetOptions {
   /** Agent spools go under `<dataDir>/agents/<site>/<host>`. */
   dataDir: string;
   log?: Logger;
+  /** Options for every simulated rig (e.g. a short `workDrainMs` in tests). */
+  rig?: Partial<Omit<SimRigOptions, 'id' | 'api' | 'seed' | 'uplink'>>;
 }
 
 export interface SimFleetSite {
@@ -53,6 +55,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
         apiOf: (i) => (i % 8 === 7 ? 'axeos' : 'cgminer'),
         idOf: (i) => `rig-${String(i + 1).padStart(3, '0')}`,
         metered: true,
+        ...(o.rig ? { rig: o.rig } : {}),
       });
       await sim.start();
       const site: SimFleetSite = { name, sim, agents: [] };

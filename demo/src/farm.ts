@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { SIM_SITE_NAMES, type SimFleetSite, startSimFleet } from '@hashwatch/agent';
+import { SIM_SITE_NAMES, type SimFleetOptions, type SimFleetSite, startSimFleet } from '@hashwatch/agent';
 import { Collector, createLogger, parseConfig as parseCollectorConfig } from '@hashwatch/collector';
 import YAML from 'yaml';
 
@@ -25,6 +25,8 @@ export interface FarmOptions {
   logLevel: string;
   /** Collector log file; default `<dataDir>/collector.log`. */
   logFile?: string;
+  /** Options for every simulated rig (tests shorten how long rigs hash on after losing work). */
+  rig?: SimFleetOptions['rig'];
 }
 
 export type FarmSite = SimFleetSite;
@@ -88,6 +90,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       rigsPerHost: o.rigsPerHost,
       intervalMs: o.intervalMs,
       dataDir: o.dataDir,
+      ...(o.rig ? { rig: o.rig } : {}),
     });
   } catch (err) {
     await collector.stop();

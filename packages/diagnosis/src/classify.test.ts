@@ -40,17 +40,22 @@ describe('classifySample', () => {
     expect(v.evidence.map((e) => e.signal)).toEqual(expect.arrayContaining(['probe.internet', 'rig.pool']));
   });
 
-  it('reads an idle draw during an uplink cut as connectivity loss, not power loss', () => {
+  it('reads an idle draw without work as the pool path failing, not power loss', () => {
     // An ASIC with no jobs idles at a few percent of nameplate while its API still answers.
     const idle = { pools: dead, hashrate_hs: 0, power_w: 120, power_source: 'meter' as const };
     expect(classify(idle, { internet: false, pool: false, dns: false }).state).toBe('connectivity_loss');
-    // The same reading with the uplink fine is a power loss of the hashboards.
+    // So is an idle draw while the pool is down and the internet fine: a pool outage.
+    expect(classify(idle, { pool: false }).state).toBe('pool_outage');
+    // The same reading with the uplink and pool fine is a power loss of the hashboards.
     expect(classify({ hashrate_hs: 0, power_w: 10, power_source: 'meter' as const }).state).toBe('power_loss');
   });
 
   it('does not read an active pool of unknown status (AxeOS) as a lost pool', () => {
     const pools = [{ url: 'stratum+tcp://p:3333', status: 'unknown' as const, active: true }];
     expect(classify({ pools, hashrate_hs: 0.98 * NOMINAL }).state).toBe('ok');
+    // ...but its hashrate gone while the pool probes fail is the pool, not the rig.
+    expect(classify({ pools, hashrate_hs: 0 }, { pool: false }).state).toBe('pool_outage');
+    expect(classify({ pools, hashrate_hs: 0 }).state).toBe('hardware_fault');
   });
 
   it('names DNS when only DNS fails and the rig lost its pool', () => {

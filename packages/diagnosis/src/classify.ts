@@ -203,10 +203,12 @@ export function classifySample(
   }
 
   // A rig whose API answers has its control board powered: a near-zero reading then means the
-  // hashboards are idle or unpowered. With the uplink down, idling without work is the likelier
-  // story (an ASIC with no jobs drops to a few percent of nameplate), so the uplink rule decides.
+  // hashboards are idle or unpowered. Without work (uplink down, pool lost) idling is the likelier
+  // story (an ASIC with no jobs drops to a few percent of nameplate), so the pool-path rules decide.
   const uplinkDown = uplink.internetDown === true || (uplink.gatewayDown === true && uplink.internetDown !== false);
-  if (powerOff && hashrateHs <= 0.01 * rig.nominalHs && !uplinkDown) {
+  const trouble = poolTrouble(sample, reportTs, config);
+  const noWork = uplinkDown || trouble !== undefined || uplink.poolDown === true;
+  if (powerOff && hashrateHs <= 0.01 * rig.nominalHs && !noWork) {
     return verdict('power_loss', [{ signal: 'rig.power', detail: `power ${powerW} W ~ 0 and no hashrate` }]);
   }
 
@@ -217,7 +219,6 @@ export function classifySample(
     detail: `${pct(ratio)} of expected (${pct(nominalRatio)} of nominal)`,
   };
   const hw = hardwareSignals(sample, config);
-  const trouble = poolTrouble(sample, reportTs, config);
 
   // Dead boards, a stopped fan, or overheating with the hashrate gone explain the loss on their own.
   if ((hw.severe || hw.hot) && ratio < config.degraded_ratio)
@@ -249,6 +250,22 @@ export function classifySample(
       rateEv,
       { signal: 'rig.local', detail: 'only this rig lost its pool while the uplink and neighbours are fine' },
     ]);
+  }
+
+  // Firmware that cannot say whether its pool is up (AxeOS): hashrate gone while the pool probes
+  // fail, or while most of the site lost its pool, is the pool and not this rig.
+  if (
+    ratio < config.degraded_ratio &&
+    (uplink.poolDown === true || near.sitePoolTroubleFraction >= config.site_fraction)
+  ) {
+    const ev: Evidence[] = [...uplink.evidence, rateEv];
+    if (uplink.poolDown !== true) {
+      ev.push({
+        signal: 'site.pool',
+        detail: `${pct(near.sitePoolTroubleFraction)} of the site's rigs lost their pool`,
+      });
+    }
+    return verdict('pool_outage', ev);
   }
 
   const okRatio = config.ok_ratio + (rig.current === 'degraded' ? config.ok_return_margin : 0);
