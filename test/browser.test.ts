@@ -110,8 +110,14 @@ describe('live page in chromium', () => {
     await tile(p, 'charlie').waitFor();
     const overflow = await p.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     expect(overflow).toBe(0);
-    const box = await tile(p, 'alpha').boundingBox();
-    expect(box).not.toBeNull();
+    // Tiles are re-rendered on every delta: a handle can be between two renders, so poll.
+    let box: Awaited<ReturnType<ReturnType<typeof tile>['boundingBox']>> = null;
+    await expect
+      .poll(async () => {
+        box = await tile(p, 'alpha').boundingBox();
+        return box;
+      })
+      .not.toBeNull();
     expect(box!.x + box!.width).toBeLessThanOrEqual(390);
     await tile(p, 'alpha').click();
     await p.locator('#detail tr[data-host]').first().waitFor();

@@ -98,13 +98,22 @@ function historicalCount(dbPath: string): number {
   }
 }
 
-/** What the API says about the site after an uplink cut; undefined when diagnosis is not wired. */
-async function diagnosisAfterCut(stack: Stack): Promise<{ causes: string[]; states: string[] } | undefined> {
-  const incidents = await stack.collector.get(`/api/v1/incidents?site=${stack.site}`);
+/**
+ * What the diagnosis recorded for the cut, read back through the API: the hashrate deficit over
+ * the cut window by cause (the accounting the backfill relabels), and the rigs' states after.
+ */
+async function diagnosisAfterCut(
+  stack: Stack,
+  fromMs: number,
+  toMs: number,
+): Promise<{ causes: string[]; states: string[] } | undefined> {
+  const attribution = await stack.collector.get(`/api/v1/attribution?site=${stack.site}&from=${fromMs}&to=${toMs}`);
   const rigs = await stack.collector.get(`/api/v1/rigs?site=${stack.site}`);
-  expect(incidents.status).toBe(200);
+  expect(attribution.status).toBe(200);
   expect(rigs.status).toBe(200);
-  const causes = ((incidents.body as { incidents?: { cause: string }[] }).incidents ?? []).map((i) => i.cause);
+  const causes = ((attribution.body as { by_cause?: { cause: string; deficit_hashes: number }[] }).by_cause ?? [])
+    .filter((c) => c.deficit_hashes > 0)
+    .map((c) => c.cause);
   const states = ((rigs.body as { rigs?: { state: { state: string } | string | null }[] }).rigs ?? [])
     .map((r) => (typeof r.state === 'string' ? r.state : r.state?.state))
     .filter((s): s is string => typeof s === 'string');
@@ -122,20 +131,22 @@ async function uplinkCut(name: string, cutMs: number): Promise<void> {
     if (!agent || !proxy || !sim) throw new Error('stack without agent');
     await agent.connected();
     await waitFor(() => stack.storedCount() >= 3, 'live reports before the cut', 60_000);
+    const cutFromMs = Date.now();
     await Promise.all([proxy.cut(), sim.uplink.cut('refuse')]);
     const storedAtCut = stack.storedCount();
     await sleep(cutMs);
     const spooled = stack.ledger.sample();
     const storedDuringCut = stack.storedCount() - storedAtCut;
+    const cutToMs = Date.now();
     await Promise.all([proxy.pass(), sim.uplink.restore()]);
     const t = await stack.drained(90_000);
     const historical = historicalCount(stack.collector.dbPath);
-    const diag = await diagnosisAfterCut(stack);
+    const diag = await diagnosisAfterCut(stack, cutFromMs, cutToMs);
     const diagOk =
       diag === undefined || (diag.causes.includes('connectivity_loss') && !diag.causes.includes('hardware_fault'));
     conclude(
       `uplink cut ${cutMs / 1000} s (agent↔broker and internet)`,
-      `spooled while cut (${spooled}), replayed as historical (${historical}), stored once; API cause after`,
+      `spooled while cut (${spooled}), replayed as historical (${historical}), stored once; API attribution of the cut window`,
       t,
       {
         ok: spooled >= cutMs / 1000 - 3 && historical >= cutMs / 1000 - 3 && diagOk,
