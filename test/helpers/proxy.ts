@@ -10,6 +10,7 @@
  *   PRNG so a failing run can be replayed.
  */
 import net from 'node:net';
+import { seededRandom as prng } from '../../agent/src/sim/random.js';
 
 export type ProxyMode = 'pass' | 'cut' | 'hang' | 'delay' | 'drop';
 
@@ -30,17 +31,8 @@ export interface ProxyStats {
   closedByFault: number;
 }
 
-/** mulberry32: small, seeded, good enough to pick which chunk drops. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded PRNG: enough to pick which chunk drops, reproducibly. */
+export { prng };
 
 interface Pair {
   client: net.Socket;

@@ -215,7 +215,8 @@ export class DiagnosisRunner {
     }
     for (const e of latestExpected.values()) {
       const rig = this.view.getRig(e.site, e.host, e.rig);
-      if (rig && (rig.sample === undefined || rig.sample.ts <= e.ts + 60_000)) {
+      // Only a changed expectation is a change: this runs for every rig of every report.
+      if (rig && rig.expectedHashrateHs !== e.hs && (rig.sample === undefined || rig.sample.ts <= e.ts + 60_000)) {
         this.view.upsertRig(e.site, e.host, e.rig, { expectedHashrateHs: e.hs }, nowMs);
       }
     }

@@ -177,10 +177,10 @@ export class FleetView extends EventEmitter<FleetViewEvents> {
 
   /** Stores the newest sample of a rig (live reports only: backfill does not rewrite "now"). */
   recordSample(site: string, host: string, sample: RigSample, nowMs: number): void {
-    const view = this.upsertRig(site, host, sample.rig, {}, nowMs);
-    if (view.sample && view.sample.ts > sample.ts) return;
-    view.sample = sample;
-    this.emit('change', { type: 'rig', rig: view });
+    const existing = this.getRig(site, host, sample.rig);
+    if (existing?.sample && existing.sample.ts > sample.ts) return;
+    // One change per rig per report: this runs for every sample ingest commits.
+    this.upsertRig(site, host, sample.rig, { sample }, nowMs);
   }
 
   upsertIncident(incident: IncidentView): void {

@@ -4,7 +4,7 @@
  * Client messages are parsed here into values, never trusted: anything else becomes an error value.
  */
 import { ID_PATTERN } from '@hashwatch/protocol';
-import type { Cause, FleetState } from '../fleet/view.js';
+import type { Cause, FleetState, SiteView } from '../fleet/view.js';
 
 /** Bumped when a frame changes incompatibly; the page refuses a version it does not know. */
 export const LIVE_PROTOCOL_VERSION = 1;
@@ -31,15 +31,8 @@ export interface LiveUplinkRole {
   latencyMs: number | null;
 }
 
-export interface LiveSite {
-  site: string;
-  state: FleetState;
-  hashrateHs: number;
-  expectedHashrateHs: number;
-  powerW: number;
-  rigsByState: Record<FleetState, number>;
-  hostsOnline: number;
-  hostsTotal: number;
+/** A site's roll-up as the fleet view computes it, plus its uplink health by probe role. */
+export interface LiveSite extends SiteView {
   uplink: LiveUplinkRole[];
 }
 
