@@ -89,36 +89,39 @@ function conclude(
   expect(t.produced).toBeGreaterThan(0);
 }
 
-function historicalCount(dbPath: string): number {
-  const db = new Database(dbPath, { readonly: true });
+function reportCount(dbPath: string, historical: boolean): number {
+  let db: Database.Database | undefined;
   try {
-    return (db.prepare('SELECT count(*) AS n FROM reports WHERE historical = 1').get() as { n: number }).n;
+    db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    const row = db.prepare('SELECT count(*) AS n FROM reports WHERE historical = ?').get(historical ? 1 : 0);
+    return (row as { n: number }).n;
+  } catch {
+    return 0; // not created yet
   } finally {
-    db.close();
+    db?.close();
   }
 }
 
 /**
  * What the diagnosis recorded for the cut, read back through the API: the hashrate deficit over
- * the cut window by cause (the accounting the backfill relabels), and the rigs' states after.
+ * the cut window by cause (the accounting the backfill relabels) and the causes of the incidents
+ * overlapping the window (the relabelled gap incidents).
  */
 async function diagnosisAfterCut(
   stack: Stack,
   fromMs: number,
   toMs: number,
-): Promise<{ causes: string[]; states: string[] } | undefined> {
-  const attribution = await stack.collector.get(`/api/v1/attribution?site=${stack.site}&from=${fromMs}&to=${toMs}`);
-  const rigs = await stack.collector.get(`/api/v1/rigs?site=${stack.site}`);
+): Promise<{ causes: string[]; incidentCauses: string[] }> {
+  const window = `site=${stack.site}&from=${fromMs}&to=${toMs}`;
+  const attribution = await stack.collector.get(`/api/v1/attribution?${window}`);
+  const incidents = await stack.collector.get(`/api/v1/incidents?${window}`);
   expect(attribution.status).toBe(200);
-  expect(rigs.status).toBe(200);
+  expect(incidents.status).toBe(200);
   const causes = ((attribution.body as { by_cause?: { cause: string; deficit_hashes: number }[] }).by_cause ?? [])
     .filter((c) => c.deficit_hashes > 0)
     .map((c) => c.cause);
-  const states = ((rigs.body as { rigs?: { state: { state: string } | string | null }[] }).rigs ?? [])
-    .map((r) => (typeof r.state === 'string' ? r.state : r.state?.state))
-    .filter((s): s is string => typeof s === 'string');
-  if (causes.length === 0 && states.length === 0) return undefined;
-  return { causes, states };
+  const incidentCauses = ((incidents.body as { incidents?: { cause: string }[] }).incidents ?? []).map((i) => i.cause);
+  return { causes, incidentCauses };
 }
 
 /** An uplink cut of `cutMs` between agent and broker (and the farm's internet with it). */
@@ -130,7 +133,8 @@ async function uplinkCut(name: string, cutMs: number): Promise<void> {
     const sim = stack.sims[0];
     if (!agent || !proxy || !sim) throw new Error('stack without agent');
     await agent.connected();
-    await waitFor(() => stack.storedCount() >= 3, 'live reports before the cut', 60_000);
+    // Live ones: the spool the agent built before it first connected is replayed as historical.
+    await waitFor(() => reportCount(stack.collector.dbPath, false) >= 3, 'live reports before the cut', 60_000);
     const cutFromMs = Date.now();
     await Promise.all([proxy.cut(), sim.uplink.cut('refuse')]);
     const storedAtCut = stack.storedCount();
@@ -140,10 +144,13 @@ async function uplinkCut(name: string, cutMs: number): Promise<void> {
     const cutToMs = Date.now();
     await Promise.all([proxy.pass(), sim.uplink.restore()]);
     const t = await stack.drained(90_000);
-    const historical = historicalCount(stack.collector.dbPath);
+    const historical = reportCount(stack.collector.dbPath, true);
     const diag = await diagnosisAfterCut(stack, cutFromMs, cutToMs);
     const diagOk =
-      diag === undefined || (diag.causes.includes('connectivity_loss') && !diag.causes.includes('hardware_fault'));
+      diag.causes.includes('connectivity_loss') &&
+      !diag.causes.includes('hardware_fault') &&
+      diag.incidentCauses.includes('connectivity_loss') &&
+      !diag.incidentCauses.includes('hardware_fault');
     conclude(
       `uplink cut ${cutMs / 1000} s (agent↔broker and internet)`,
       `spooled while cut (${spooled}), replayed as historical (${historical}), stored once; API attribution of the cut window`,
@@ -151,18 +158,16 @@ async function uplinkCut(name: string, cutMs: number): Promise<void> {
       {
         ok: spooled >= cutMs / 1000 - 3 && historical >= cutMs / 1000 - 3 && diagOk,
         stack,
-        note: diag
-          ? `API causes: ${[...new Set(diag.causes)].join(', ') || 'none'}`
-          : 'diagnosis not wired in the collector yet: API cause not checked',
+        note: `API causes: ${[...new Set(diag.causes)].join(', ') || 'none'}; incidents: ${[...new Set(diag.incidentCauses)].join(', ') || 'none'}`,
       },
     );
     expect(storedDuringCut, 'nothing can arrive through a cut uplink').toBeLessThanOrEqual(1);
     expect(spooled).toBeGreaterThanOrEqual(cutMs / 1000 - 3);
     expect(historical).toBeGreaterThanOrEqual(cutMs / 1000 - 3);
-    if (diag) {
-      expect(diag.causes).toContain('connectivity_loss');
-      expect(diag.causes).not.toContain('hardware_fault');
-    }
+    expect(diag.causes).toContain('connectivity_loss');
+    expect(diag.causes).not.toContain('hardware_fault');
+    expect(diag.incidentCauses, 'the gap incident is relabelled, not lost').toContain('connectivity_loss');
+    expect(diag.incidentCauses).not.toContain('hardware_fault');
   } finally {
     await stack.stop();
   }
@@ -186,7 +191,7 @@ describe.concurrent('faults between agent and collector', () => {
           stack.ledger.sample();
           await agent.connected();
           const t = await stack.drained(200_000);
-          const historical = historicalCount(stack.collector.dbPath);
+          const historical = reportCount(stack.collector.dbPath, true);
           conclude(
             'a day cut off: 8640 reports (10 s) spooled, then the uplink returns',
             `all ${fill.reports} replayed as historical and stored once, plus live ones`,

@@ -194,3 +194,180 @@ describe('Diagnoser state', () => {
     expect(() => b.importState({ ...a.exportState(), version: 2 as 1 })).toThrow(/version/);
   });
 });
+
+describe('Diagnoser gap incidents', () => {
+  const S = 's';
+  const H = 'h';
+  const late = { reachable: false, error: { kind: 'timeout' as const, message: 'no reply within 5000 ms' } };
+  const allLate = { r1: late, r2: late, r3: late, r4: late };
+  const offline = (conn: number) => ({
+    status: 'offline' as const,
+    reason: 'lost' as const,
+    boot_id: 'boot-aaaaaaaa',
+    conn,
+  });
+  const online = (conn: number) => ({ status: 'online' as const, boot_id: 'boot-aaaaaaaa', conn });
+  /** Every incident of one scope, as `cause start..end` in intervals from T0. */
+  const incidentsOf = (store: MemoryStore, scope: string) =>
+    [...store.incidents.values()]
+      .filter((i) => i.scope === scope)
+      .sort((a, b) => a.startMs - b.startMs)
+      .map(
+        (i) =>
+          `${i.cause} ${Math.round((i.startMs - T0) / I)}..${i.endMs === null ? '' : Math.round((i.endMs - T0) / I)}`,
+      );
+
+  /**
+   * The failed fault-test run: the agent spooled its first reports (rigs answering late) before it
+   * got through, replayed them as historical, and the uplink was cut before any live report. The
+   * collector had no cursor for the rigs, so the silence opened no gap and the backfilled cut was
+   * written as rows of no incident.
+   */
+  function cutBeforeFirstLive(opts: { spooledFirst: boolean; restartInCut?: boolean }) {
+    let d = new Diagnoser();
+    const store = new MemoryStore();
+    const take = (o: Outcome) => store.apply(o);
+    const connectedMs = T0 + 5 * I + 1000;
+    take(d.observeBirth(S, H, birth(), connectedMs));
+    take(d.observePresence(S, H, online(1), connectedMs));
+    if (opts.spooledFirst) {
+      for (let k = 0; k < 5; k++) {
+        const rep = k < 4 ? round(k, 4, allLate, {}, true) : round(k, 4, allDead, down, true);
+        take(d.observeReport(S, H, rep, connectedMs + 10 + k));
+      }
+    }
+    take(d.observePresence(S, H, offline(1), connectedMs + 400));
+    for (let k = 6; k < 15; k++) {
+      take(d.tick(T0 + k * I + I / 2));
+      if (opts.restartInCut && k === 10) {
+        const saved = JSON.parse(JSON.stringify(d.exportState()));
+        d = new Diagnoser();
+        d.importState(saved);
+      }
+    }
+    take(d.observeBirth(S, H, birth(4, { conn: 2 }), T0 + 15 * I + 100));
+    take(d.observePresence(S, H, online(2), T0 + 15 * I + 100));
+    for (let k = opts.spooledFirst ? 5 : 0; k < 15; k++) {
+      const rep = k === 9 ? round(k, 4, allLate, down, true) : round(k, 4, allDead, down, true);
+      take(d.observeReport(S, H, rep, T0 + 15 * I + 200 + k));
+    }
+    for (let k = 15; k < 20; k++) {
+      take(d.observeReport(S, H, round(k), T0 + k * I + 300));
+      take(d.tick(T0 + k * I + I / 2));
+    }
+    return { d, store };
+  }
+
+  it('gives a cut that began before the first live report its incidents (the spool came first)', () => {
+    const { d, store } = cutBeforeFirstLive({ spooledFirst: true });
+    expect(store.unexplained()).toEqual([]);
+    expect(incidentsOf(store, 'site')).toEqual(['unreachable 0..5', 'connectivity_loss 5..15']);
+    // The one late answer inside the cut is noise to the backfill's hysteresis: it keeps the cut's label.
+    expect(labels(store, 'r1').slice(5, 15)).toEqual(Array(10).fill('connectivity_loss'));
+    expect(rigState(d, 'r1')).toBe('ok');
+  });
+
+  it('gives a cut that began before anything reached the collector its incidents', () => {
+    const { store } = cutBeforeFirstLive({ spooledFirst: false });
+    // The gap starts where the collector lost the agent; what the spool holds from before is history
+    // the collector never had, as for any agent.
+    expect(store.unexplained()).toEqual([]);
+    expect(incidentsOf(store, 'site')).toEqual(['connectivity_loss 5..15']);
+    expect(labels(store, 'r1').slice(0, 10)).toEqual(Array(10).fill('connectivity_loss'));
+  });
+
+  it('ends the same across a collector restart in the middle of the cut', () => {
+    for (const spooledFirst of [true, false]) {
+      const plain = cutBeforeFirstLive({ spooledFirst });
+      const restarted = cutBeforeFirstLive({ spooledFirst, restartInCut: true });
+      expect(restarted.store.unexplained()).toEqual([]);
+      expect([...restarted.store.incidents.values()]).toEqual([...plain.store.incidents.values()]);
+      expect(restarted.store.all()).toEqual(plain.store.all());
+    }
+  });
+
+  it('explains every backfilled row whatever the order of spool, live reports and ticks', () => {
+    // The collector sorts each committed batch by ts, but live reports overtake the spool across
+    // batches, and the silence timer fires between batches.
+    const orders = {
+      spoolThenLive: (spool: number[]) => [...spool.map((k) => ['h', k] as const), ['l', 15] as const],
+      liveThenSpool: (spool: number[]) => [['l', 15] as const, ...spool.map((k) => ['h', k] as const)],
+      interleaved: (spool: number[]) => [
+        ...spool.slice(0, 4).map((k) => ['h', k] as const),
+        ['t', 0] as const,
+        ['l', 15] as const,
+        ['t', 0] as const,
+        ...spool.slice(4).map((k) => ['h', k] as const),
+      ],
+    };
+    for (const [name, order] of Object.entries(orders)) {
+      for (const before of ['live', 'spool', 'nothing'] as const) {
+        const d = new Diagnoser();
+        const store = new MemoryStore();
+        const take = (o: Outcome) => store.apply(o);
+        take(d.observeBirth(S, H, birth(), T0 - 1000));
+        if (before === 'live')
+          for (let k = 0; k < 3; k++) take(d.observeReport(S, H, round(k, 4, allLate), T0 + k * I));
+        if (before === 'spool')
+          for (let k = 0; k < 3; k++) take(d.observeReport(S, H, round(k, 4, allLate, {}, true), T0 + 3 * I));
+        take(d.observePresence(S, H, offline(1), T0 + 3 * I + 500));
+        take(d.tick(T0 + 5 * I));
+        take(d.observeBirth(S, H, birth(4, { conn: 2 }), T0 + 15 * I));
+        let nowMs = T0 + 15 * I + 100;
+        const spool = Array.from(
+          { length: before === 'nothing' ? 15 : 12 },
+          (_, i) => i + (before === 'nothing' ? 0 : 3),
+        );
+        for (const [kind, k] of order(spool)) {
+          nowMs += 10;
+          if (kind === 'h') take(d.observeReport(S, H, round(k, 4, allDead, down, true), nowMs));
+          else if (kind === 'l') take(d.observeReport(S, H, round(k), nowMs));
+          else take(d.tick(nowMs));
+        }
+        const where = `${name}, ${before} before the cut`;
+        expect(store.unexplained(), where).toEqual([]);
+        const cut = [...(store.rows.get('s/h/r1')?.values() ?? [])].filter(
+          (r) => r.ts >= T0 + 3 * I && r.ts < T0 + 15 * I,
+        );
+        expect(
+          cut.map((r) => r.state),
+          where,
+        ).toEqual(Array(12).fill('connectivity_loss'));
+        expect(incidentsOf(store, 'site').at(-1), where).toBe('connectivity_loss 3..15');
+      }
+    }
+  });
+
+  it('opens the gap a tick would have when the host returns before any tick saw it silent', () => {
+    const { d, store, take } = harness();
+    for (let k = 0; k < 5; k++) take(d.observeReport(S, H, round(k), T0 + k * I + 200));
+    const back = take(d.observeReport(S, H, round(10), T0 + 10 * I + 200));
+    expect(back.changes.find((c) => c.scope === 'rig' && c.id === 's/h/r1' && c.to === 'unknown')?.sinceMs).toBe(
+      T0 + 5 * I,
+    );
+    for (let k = 5; k < 10; k++) take(d.observeReport(S, H, round(k, 4, allDead, down, true), T0 + 10 * I + 300 + k));
+    expect(labels(store, 'r1').slice(5, 10)).toEqual(Array(5).fill('connectivity_loss'));
+    expect(store.unexplained()).toEqual([]);
+    expect(incidentsOf(store, 'rig').filter((x) => x.startsWith('connectivity_loss')).length).toBe(4);
+  });
+
+  it('keeps a voided gap voided: no later close or extend brings it back', () => {
+    const { d, store, take } = harness();
+    for (let k = 0; k < 5; k++) take(d.observeReport(S, H, round(k), T0 + k * I));
+    for (let k = 5; k < 20; k++) take(d.tick(T0 + k * I + I / 2));
+    take(d.observeBirth(S, H, birth(4, { boot: 'boot-bbbbbbbb', uptimeS: 90_000 }), T0 + 20 * I));
+    const ran = Object.fromEntries(['r1', 'r2', 'r3', 'r4'].map((r) => [r, { uptime_s: 200_000 }]));
+    take(d.observeReport(S, H, round(20, 4, ran), T0 + 20 * I));
+    expect(new Set(labels(store, 'r1'))).toEqual(new Set(['ok']));
+    expect([...store.incidents.values()]).toEqual([]);
+    // Same for a gap the spool covers before the live report closes it.
+    const b = harness();
+    for (let k = 0; k < 5; k++) b.take(b.d.observeReport(S, H, round(k), T0 + k * I));
+    b.take(b.d.observePresence(S, H, offline(1), T0 + 5 * I));
+    for (let k = 5; k < 10; k++) b.take(b.d.tick(T0 + k * I + I / 2));
+    for (let k = 5; k < 10; k++) b.take(b.d.observeReport(S, H, round(k, 4, {}, {}, true), T0 + 10 * I + k));
+    b.take(b.d.observeReport(S, H, round(10), T0 + 10 * I + 100));
+    expect(new Set(labels(b.store, 'r1'))).toEqual(new Set(['ok']));
+    expect([...b.store.incidents.values()]).toEqual([]);
+  });
+});

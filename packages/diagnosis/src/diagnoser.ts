@@ -187,7 +187,7 @@ export class Diagnoser {
   observeReport(site: string, host: string, report: Report, nowMs: number): Outcome {
     const h = this.host(site, host, report.interval_ms);
     if (report.historical) {
-      this.historical(h, report);
+      this.historical(h, report, nowMs);
       return this.flush();
     }
     const rawOffset = nowMs - report.ts;
@@ -198,10 +198,23 @@ export class Diagnoser {
     h.lastSeenMs = nowMs;
     h.presence = 'online';
     h.intervalMs = report.interval_ms;
+    const lastCovered = this.hostCursor(h);
+    if (!h.silent && lastCovered !== null && ts - lastCovered >= this.config.silence_intervals * report.interval_ms) {
+      // The host fell quiet and came back between two ticks (or its rigs were accounted from a spool
+      // that ends far back): without the silence a tick would have opened, the unknown rows of the
+      // gap would belong to no incident, and neither would the causes its backfill relabels them to.
+      this.silence(
+        h,
+        nowMs,
+        { signal: 'silence', detail: `no report for ${Math.round((ts - lastCovered) / 1000)} s` },
+        lastCovered,
+      );
+    }
+    const returning = h.silent;
+    const acrossBoot = returning && h.gapNewBoot;
     if (h.silent) {
       this.fillUnknown(h, ts);
       h.silent = false;
-      if (h.gapNewBoot) this.relabelAcrossBoot(h, report, ts);
     }
     const uplink = uplinkFromProbes(report.probes, this.config);
     const samples = new Map(report.rigs.map((s) => [s.rig, s]));
@@ -213,6 +226,8 @@ export class Diagnoser {
       const r = this.rig(site, host, sample.rig, sample.hashrate_ideal_hs ?? sample.hashrate_hs ?? 0);
       if (r.cursorMs !== null && ts < r.cursorMs - report.interval_ms / 2) continue; // duplicate / out of order
       if (r.cursorMs !== null && ts - r.cursorMs >= this.config.silence_intervals * report.interval_ms) {
+        // One rig missing from its host's reports: its own gap, with the incident its backfill relabels.
+        this.openGap(r, r.cursorMs, nowMs, { signal: 'silence', detail: 'rig missing from its reports' });
         this.fillUnknown(h, ts);
       }
       const v = classifySample(sample, report.ts, uplink, this.expectation(r), this.neighbours(r, ctx), this.config);
@@ -233,6 +248,10 @@ export class Diagnoser {
       );
     }
     this.rollup(site, nowMs, ts);
+    // After the live samples have closed the gap incidents: a `void` emitted while they were still
+    // open would be followed by their `close`, and that upsert would bring the withdrawn incident back.
+    if (acrossBoot) this.relabelAcrossBoot(h, report, ts);
+    else if (returning && this.hostRigs(h).some((r) => Object.keys(r.gapTally).length > 0)) this.relabelGapIncidents(h);
     return this.flush();
   }
 
@@ -514,40 +533,19 @@ export class Diagnoser {
     const from = m.state;
     if ('evidence' in m) m.evidence = evidence;
     if (from === to) return;
-    const host = 'host' in m ? m.host : undefined;
-    const rig = 'rig' in m ? m.rig : undefined;
-    const id =
-      rig !== undefined ? rigKey(m.site, host ?? '', rig) : host !== undefined ? hostKey(m.site, host) : m.site;
+    const { id, host, rig } = this.names(m);
     if (m.incidentId) {
       const inc = this.incidents.get(m.incidentId);
       if (inc) {
         inc.endMs = sinceMs;
         this.out.incidents.push({ action: 'close', incident: structuredClone(inc) });
         this.touched.delete(inc.id);
-        if (!this.isGapIncident(inc.id)) this.incidents.delete(inc.id);
+        // A gap incident stays in memory after it closes: the backfill may still relabel it.
+        if (m.gapIncidentId !== inc.id) this.incidents.delete(inc.id);
       }
       m.incidentId = null;
     }
-    if (to !== 'ok') {
-      const inc: Incident = {
-        id: `${id}@${sinceMs}`,
-        scope,
-        scopeId: id,
-        site: m.site,
-        ...(host !== undefined ? { host } : {}),
-        ...(rig !== undefined ? { rig } : {}),
-        cause: to as Cause,
-        startMs: sinceMs,
-        endMs: null,
-        rigs: rig !== undefined ? [`${host}/${rig}`] : [],
-        deficitHashes: 0,
-        energyJ: 0,
-        evidence,
-      };
-      this.incidents.set(inc.id, inc);
-      m.incidentId = inc.id;
-      this.out.incidents.push({ action: 'open', incident: structuredClone(inc) });
-    }
+    if (to !== 'ok') this.openIncident(scope, m, to, sinceMs, evidence);
     m.state = to;
     m.sinceMs = sinceMs;
     this.out.changes.push({
@@ -564,40 +562,106 @@ export class Diagnoser {
     });
   }
 
-  private isGapIncident(id: string): boolean {
-    for (const m of [...this.rigs.values(), ...this.hosts.values(), ...this.sites.values()]) {
-      if (m.gapIncidentId === id) return true;
-    }
-    return false;
+  private names(m: RigMem | HostMem | SiteMem): { id: string; host?: string; rig?: string } {
+    const host = 'host' in m ? m.host : undefined;
+    const rig = 'rig' in m ? m.rig : undefined;
+    const id =
+      rig !== undefined ? rigKey(m.site, host ?? '', rig) : host !== undefined ? hostKey(m.site, host) : m.site;
+    return { id, ...(host !== undefined ? { host } : {}), ...(rig !== undefined ? { rig } : {}) };
+  }
+
+  private openIncident(
+    scope: Scope,
+    m: RigMem | HostMem | SiteMem,
+    cause: State,
+    sinceMs: number,
+    evidence: Evidence[],
+  ): void {
+    const { id, host, rig } = this.names(m);
+    const inc: Incident = {
+      id: `${id}@${sinceMs}`,
+      scope,
+      scopeId: id,
+      site: m.site,
+      ...(host !== undefined ? { host } : {}),
+      ...(rig !== undefined ? { rig } : {}),
+      cause: cause as Cause,
+      startMs: sinceMs,
+      endMs: null,
+      rigs: rig !== undefined ? [`${host}/${rig}`] : [],
+      deficitHashes: 0,
+      energyJ: 0,
+      evidence,
+    };
+    this.incidents.set(inc.id, inc);
+    m.incidentId = inc.id;
+    this.out.incidents.push({ action: 'open', incident: structuredClone(inc) });
   }
 
   // ---- silence, gaps and relabelling ----------------------------------------------------------
 
-  private silence(h: HostMem, nowMs: number, why: Evidence): void {
+  /** `sinceMs`: when the host's side of the gap began, if known better than now (a late-found silence). */
+  private silence(h: HostMem, nowMs: number, why: Evidence, sinceMs = nowMs): void {
     h.silent = true;
     h.gapNewBoot = false;
-    for (const id of h.rigs) {
-      const r = this.rigs.get(rigKey(h.site, h.host, id));
-      if (!r) continue;
-      if (r.pending) for (const p of r.pending.slots) this.emitFinal(r, p, r.state);
-      r.pending = null;
-      r.gapSlots = [];
-      r.gapTally = {};
-      r.hist = { state: r.state === 'unknown' ? 'ok' : r.state, pendingState: null, pending: [] };
-      this.setState('rig', r, 'unknown', r.cursorMs ?? nowMs, nowMs, [why]);
-      this.retireGapIncident(r, r.incidentId);
-    }
-    this.rollup(h.site, nowMs, nowMs);
-    this.retireGapIncident(h, h.incidentId);
-    const s = this.sites.get(h.site);
-    if (s && s.state === 'unknown' && s.gapIncidentId !== s.incidentId) this.retireGapIncident(s, s.incidentId);
+    // A rig never accounted for (the agent was lost before a report got through) has no cursor:
+    // what the collector knows of it ends now.
+    for (const r of this.hostRigs(h)) this.openGap(r, r.cursorMs ?? nowMs, nowMs, why);
+    this.rollup(h.site, nowMs, sinceMs);
+    this.openScopeGaps(h, sinceMs, why);
   }
 
-  /** Points a scope at its new gap incident, forgetting the previous one once it is closed. */
+  /**
+   * Points the host and site at their gap incidents. A host (site) never heard from is `unknown`
+   * already, so the roll-up opened nothing: it gets its incident here, for the backfill to relabel.
+   */
+  private openScopeGaps(h: HostMem, sinceMs: number, why: Evidence): void {
+    if (h.state === 'unknown' && h.incidentId === null) this.openIncident('host', h, 'unknown', sinceMs, [why]);
+    this.retireGapIncident(h, h.incidentId);
+    const s = this.sites.get(h.site);
+    if (s?.state !== 'unknown') return;
+    if (s.incidentId === null) this.openIncident('site', s, 'unknown', sinceMs, [why]);
+    if (s.gapIncidentId !== s.incidentId) this.retireGapIncident(s, s.incidentId);
+  }
+
+  /**
+   * Makes a rig `unknown` from `sinceMs` with the incident its backfill will relabel. A rig that was
+   * never heard from is `unknown` already but has no incident yet: it gets one, or the causes its
+   * spool reveals would be accounted to no incident at all.
+   */
+  private openGap(r: RigMem, sinceMs: number, nowMs: number, why: Evidence): void {
+    if (r.pending) for (const p of r.pending.slots) this.emitFinal(r, p, r.state);
+    r.pending = null;
+    r.gapSlots = [];
+    r.gapTally = {};
+    r.hist = { state: r.state === 'unknown' ? 'ok' : r.state, pendingState: null, pending: [] };
+    r.cursorMs ??= sinceMs;
+    this.setState('rig', r, 'unknown', sinceMs, nowMs, [why]);
+    if (r.incidentId === null) this.openIncident('rig', r, 'unknown', sinceMs, [why]);
+    this.retireGapIncident(r, r.incidentId);
+  }
+
+  /** The end of the host's last covered interval: where a gap in its reports begins. */
+  private hostCursor(h: HostMem): number | null {
+    let last: number | null = null;
+    for (const r of this.hostRigs(h))
+      if (r.cursorMs !== null && (last === null || r.cursorMs > last)) last = r.cursorMs;
+    return last;
+  }
+
+  private hostRigs(h: HostMem): RigMem[] {
+    return h.rigs.flatMap((id) => this.rigs.get(rigKey(h.site, h.host, id)) ?? []);
+  }
+
+  /**
+   * Points a scope at its new gap incident, forgetting the previous one once it is closed. A gap
+   * incident is always its own scope's incident, so no other scope can still point at `prev`
+   * (checking every scope here made each state change cost O(fleet)).
+   */
   private retireGapIncident(m: RigMem | HostMem | SiteMem, next: string | null): void {
     const prev = m.gapIncidentId;
     m.gapIncidentId = next;
-    if (prev && prev !== next && this.incidents.get(prev)?.endMs !== null && !this.isGapIncident(prev)) {
+    if (prev && prev !== next && this.incidents.get(prev)?.endMs !== null) {
       this.incidents.delete(prev);
     }
   }
@@ -629,7 +693,9 @@ export class Diagnoser {
     const old: Slot = { ts: slotTs, durationMs: h.intervalMs, expectedHs: s.expectedHs, hashrateHs: 0, powerW: null };
     const before = this.row(r, old, 'unknown');
     this.out.retractions.push({ site: r.site, host: r.host, rig: r.rig, fromMs: slotTs, toMs: slotTs + 1 });
-    const row = this.row(r, s, state);
+    // In the slot's place, not at the report's own ts: a report stamped a little before its slot
+    // would put the row before the gap incident's start (and over the last row before the gap).
+    const row = this.row(r, { ...s, ts: slotTs, durationMs: h.intervalMs }, state);
     this.out.rows.push(row);
     const t = r.gapTally[state] ?? { n: 0, deficit: 0, energy: 0 };
     t.n += 1;
@@ -646,6 +712,7 @@ export class Diagnoser {
    * rig's own uptime decides: rebooted inside the gap → power loss; ran through it → it hashed.
    */
   private relabelAcrossBoot(h: HostMem, report: Report, ts: number): void {
+    const why = new Map<RigMem, Evidence>();
     for (const sample of report.rigs) {
       const r = this.rigs.get(rigKey(h.site, h.host, sample.rig));
       if (!r || r.gapSlots.length === 0 || sample.uptime_s === undefined) continue;
@@ -664,32 +731,51 @@ export class Diagnoser {
         this.relabelSlot(r, h, slotTs, s, off ? 'power_loss' : 'ok');
       }
       r.gapSlots = [];
-      r.evidence = [
-        {
-          signal: 'rig.uptime',
-          detail: `rig up ${sample.uptime_s} s after the gap${hostRebooted ? '; host rebooted in the gap' : ''}`,
-        },
-      ];
+      // On the gap's incident, not the rig: the rig's evidence is the live sample's, read just before.
+      why.set(r, {
+        signal: 'rig.uptime',
+        detail: `rig up ${sample.uptime_s} s after the gap${hostRebooted ? '; host rebooted in the gap' : ''}`,
+      });
     }
     h.gapNewBoot = false;
-    this.relabelGapIncidents(h);
+    this.relabelGapIncidents(h, why);
   }
 
-  /** A spooled report: relabels the unknown slot it covers from its own evidence (no hysteresis). */
-  private historical(h: HostMem, report: Report): void {
+  /**
+   * A spooled report. Inside a silence gap it relabels the unknown slot it covers (through the
+   * backfill's own hysteresis); ahead of everything the collector has accounted for the rig (the
+   * spool an agent built before its first live report got through) it is the rig's newest news and
+   * goes through the live track, so its causes open incidents like live ones would.
+   */
+  private historical(h: HostMem, report: Report, nowMs: number): void {
     const ts = report.ts + h.clockOffsetMs;
     const uplink = uplinkFromProbes(report.probes, this.config);
     const samples = new Map(report.rigs.map((s) => [s.rig, s]));
     const ctx = this.siteContext(h.site, h.host, samples, report.ts);
     let relabelled = false;
-    // Spool replay can overtake the first live report: make sure the gap reaches this report.
-    if (h.silent) this.fillUnknown(h, ts + report.interval_ms);
+    let advanced = false;
+    if (h.silent) {
+      // A rig first listed by a birth during the silence: its gap starts with its spool.
+      const why: Evidence = { signal: 'silence', detail: 'agent silent; the rig is known only from its spool' };
+      for (const sample of report.rigs) {
+        const r = this.rigs.get(rigKey(h.site, h.host, sample.rig));
+        if (r && r.cursorMs === null) {
+          this.openGap(r, ts, nowMs, why);
+          this.openScopeGaps(h, ts, why);
+        }
+      }
+      // The gap reaches now, as a tick would have made it (a rig's first gap starts only here), and
+      // this report, which spool replay may have brought ahead of the ticks. A gap filled only up to
+      // each report would count as covered after every one, and the backfill's hysteresis would
+      // settle each unconfirmed slot back to the label before the gap.
+      this.fillUnknown(h, Math.max(nowMs, ts + report.interval_ms));
+    }
     for (const sample of report.rigs) {
       const r = this.rigs.get(rigKey(h.site, h.host, sample.rig));
       if (!r) continue;
       const idx = r.gapSlots.findIndex((x) => Math.abs(x - ts) < report.interval_ms / 2);
-      const fresh = r.cursorMs === null;
-      if (idx < 0 && !fresh) continue; // already covered: a duplicate delivery
+      const ahead = !h.silent && (r.cursorMs === null || ts >= r.cursorMs - report.interval_ms / 2);
+      if (idx < 0 && !ahead) continue; // already covered: a duplicate delivery
       const v = classifySample(sample, report.ts, uplink, this.expectation(r), this.neighbours(r, ctx), this.config);
       const s: Slot = {
         ts,
@@ -704,9 +790,14 @@ export class Diagnoser {
         this.backfill(r, h, slotTs, s, v.state);
         relabelled = true;
       } else {
-        this.out.rows.push(this.row(r, s, v.state));
+        r.reachable = sample.reachable;
+        r.poolTrouble = sample.reachable && poolTrouble(sample, report.ts, this.config) !== undefined;
+        this.learn(r, v);
+        this.live(r, v, s, nowMs);
+        advanced = true;
       }
     }
+    if (advanced) this.rollup(h.site, nowMs, ts);
     if (relabelled) this.relabelGapIncidents(h);
   }
 
@@ -734,7 +825,7 @@ export class Diagnoser {
     if (r.gapSlots.length === 0 && t.pending.length > 0) flush(t.pendingState === r.state ? r.state : t.state);
   }
 
-  private relabelGapIncidents(h: HostMem): void {
+  private relabelGapIncidents(h: HostMem, rigEvidence?: ReadonlyMap<RigMem, Evidence>): void {
     const tallyOf = (rigs: RigMem[]) => {
       const sum: Partial<Record<State, { n: number; deficit: number; energy: number }>> = {};
       let remaining = 0;
@@ -756,7 +847,7 @@ export class Diagnoser {
       }
       return { sum, remaining, remainingDeficit };
     };
-    const apply = (id: string | null, rigs: RigMem[]) => {
+    const apply = (id: string | null, rigs: RigMem[], extra?: Evidence) => {
       const inc = id ? this.incidents.get(id) : undefined;
       if (!inc) return;
       const { sum, remaining, remainingDeficit } = tallyOf(rigs);
@@ -772,15 +863,20 @@ export class Diagnoser {
       inc.deficitHashes = remainingDeficit + Object.values(sum).reduce((a, t) => a + (t?.deficit ?? 0), 0);
       inc.energyJ = Object.values(sum).reduce((a, t) => a + (t?.energy ?? 0), 0);
       if (remaining === 0 && !nonOk) {
-        this.out.incidents.push({ action: 'void', incident: structuredClone(inc) });
+        // Withdrawn only once the gap has ended: the `extend` or `close` of a still open incident
+        // would otherwise upsert it back. Its return from silence settles it (observeReport).
+        if (inc.endMs !== null) this.out.incidents.push({ action: 'void', incident: structuredClone(inc) });
         return;
       }
       inc.cause = best as Cause;
-      inc.evidence = [{ signal: 'backfill', detail: `relabelled from ${Object.keys(sum).join(', ')} evidence` }];
+      inc.evidence = [
+        { signal: 'backfill', detail: `relabelled from ${Object.keys(sum).join(', ')} evidence` },
+        ...(extra ? [extra] : []),
+      ];
       this.out.incidents.push({ action: 'relabel', incident: structuredClone(inc) });
     };
-    const hostRigs = h.rigs.flatMap((id) => this.rigs.get(rigKey(h.site, h.host, id)) ?? []);
-    for (const r of hostRigs) apply(r.gapIncidentId, [r]);
+    const hostRigs = this.hostRigs(h);
+    for (const r of hostRigs) apply(r.gapIncidentId, [r], rigEvidence?.get(r));
     apply(h.gapIncidentId, hostRigs);
     const site = this.sites.get(h.site);
     if (site) {

@@ -83,6 +83,13 @@ export const ScenarioSpec = Type.Object(
     /** Probability per rig sample of a one-off hashrate dip, and per probe of a one-off failure. */
     glitch_prob: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
     probe_glitch_prob: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
+    /**
+     * Seconds a rig keeps hashing its queued work after its pool path fails (uplink cut, DNS
+     * failure, pool outage without failover); then its hashrate is ~0 and it idles.
+     */
+    work_drain_s: Type.Number({ minimum: 0, default: 20 }),
+    /** Power an idle rig still draws, as a share of nameplate (below the 5 % "no power" line). */
+    idle_power_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.035 }),
     sites: Type.Array(SiteSpec, { minItems: 1 }),
     events: Type.Array(EventSpec, { default: [] }),
   },

@@ -90,6 +90,8 @@ interface SimHost {
 
 const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
 const WILL_DELAY_MS = 45_000;
+/** How long after its pool path fails a rig declares its pool dead. */
+const POOL_DEAD_MS = 20_000;
 
 /** The cause each event stands for, as DESIGN.md names it. */
 function causeOf(e: EventSpec): State {
@@ -381,8 +383,14 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
             evs.find((x) => x.e.kind === 'feed_cut' || x.e.kind === 'site_power')?.endMs ?? t,
           );
         const lan = evs.some((x) => x.e.kind === 'lan_switch');
-        const poolPathDead = (ev: (typeof events)[number] | undefined) => ev !== undefined && t - ev.startMs >= 20_000;
-        const poolsDead = poolPathDead(cut) || poolPathDead(dns) || (poolPathDead(poolDown) && !poolDown?.e.failover);
+        const lostFor = (ms: number) => {
+          const since = (ev: (typeof events)[number] | undefined) => ev !== undefined && t - ev.startMs >= ms;
+          return since(cut) || since(dns) || (since(poolDown) && !poolDown?.e.failover);
+        };
+        const poolsDead = lostFor(POOL_DEAD_MS);
+        // Out of work: the ASICs stop hashing while the control board, fans and PSU still draw a
+        // few percent of nameplate. A rig that answers its API with that draw is idle, not unpowered.
+        const idle = lostFor(spec.work_drain_s * 1000);
         const failover = poolDown?.e.failover === true && h.spec.pools > 1;
 
         let f = r.factor;
@@ -408,9 +416,10 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
             f *= rampOf(x, t);
           }
         }
-        if (poolsDead) f = 0;
+        if (idle) f = 0;
         if (rand() < spec.glitch_prob) f *= 0.3;
-        const hashrate = Math.max(0, r.nominalHs * f * (1 + 0.015 * gauss()));
+        // An idle rig's hashrate average reads ~0, not exactly 0.
+        const hashrate = idle ? r.nominalHs * 0.003 * rand() : Math.max(0, r.nominalHs * f * (1 + 0.015 * gauss()));
         const expected = r.nominalHs * r.factor;
         const lost =
           label === 'connectivity_loss' || label === 'pool_outage' || label === 'power_loss' || label === 'unreachable';
@@ -474,7 +483,8 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
           uptime_s: Math.max(0, Math.round((t - r.bootMs) / 1000)),
         };
         if (r.power !== 'none') {
-          s.power_w = r.nominalPowerW * (f > 0.05 ? 0.97 + 0.03 * f : 0.55) * (1 + 0.01 * gauss());
+          const share = idle ? spec.idle_power_ratio : f > 0.05 ? 0.97 + 0.03 * f : 0.55;
+          s.power_w = r.nominalPowerW * share * (1 + 0.01 * gauss());
           s.power_source = r.power;
         }
         samples.push(s);

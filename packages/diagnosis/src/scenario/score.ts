@@ -5,7 +5,7 @@
 import { attribution } from '../attribution.js';
 import type { DiagnosisConfig } from '../config.js';
 import { Diagnoser } from '../diagnoser.js';
-import { type AccountingRow, type Outcome, STATES, type State, type StateChange } from '../types.js';
+import { type AccountingRow, type Incident, type Outcome, STATES, type State, type StateChange } from '../types.js';
 import type { GeneratedScenario } from './generate.js';
 
 /** Causes the runner holds to precision and recall targets (every state that has ground truth). */
@@ -48,9 +48,13 @@ export interface ScenarioResult {
   connHwConfusions: number;
 }
 
-/** A store in memory with the collector's semantics: retract, then upsert by (rig, ts). */
+/**
+ * A store in memory with the collector's semantics: retract, then upsert rows by (rig, ts), then
+ * upsert incidents by id (`void` deletes).
+ */
 export class MemoryStore {
   readonly rows = new Map<string, Map<number, AccountingRow>>();
+  readonly incidents = new Map<string, Incident>();
   apply(out: Outcome): void {
     for (const r of out.retractions) {
       const m = this.rows.get(`${r.site}/${r.host}/${r.rig}`);
@@ -66,9 +70,33 @@ export class MemoryStore {
       }
       m.set(row.ts, row);
     }
+    for (const { action, incident } of out.incidents) {
+      if (action === 'void') this.incidents.delete(incident.id);
+      else this.incidents.set(incident.id, incident);
+    }
   }
   all(): AccountingRow[] {
     return [...this.rows.values()].flatMap((m) => [...m.values()]);
+  }
+  /**
+   * Rows that put hashrate on a cause (anything but ok) with no incident of their rig covering
+   * them: an operator would see a deficit in attribution that no incident explains.
+   */
+  unexplained(): AccountingRow[] {
+    const byRig = new Map<string, Incident[]>();
+    for (const i of this.incidents.values()) {
+      if (i.scope !== 'rig') continue;
+      const list = byRig.get(i.scopeId) ?? [];
+      list.push(i);
+      byRig.set(i.scopeId, list);
+    }
+    return this.all().filter(
+      (row) =>
+        row.state !== 'ok' &&
+        !(byRig.get(`${row.site}/${row.host}/${row.rig}`) ?? []).some(
+          (i) => i.startMs <= row.ts && (i.endMs === null || row.ts < i.endMs),
+        ),
+    );
   }
 }
 
@@ -162,6 +190,8 @@ export function runScenario(gen: GeneratedScenario, config: Partial<DiagnosisCon
 
   const failures: string[] = [];
   if (connHw > 0) failures.push(`${connHw} rig-intervals confused connectivity loss with hardware fault`);
+  const unexplained = store.unexplained().length;
+  if (unexplained > 0) failures.push(`${unexplained} rig-intervals off ok belong to no incident`);
   for (const det of detections) {
     if (!det.ok) {
       failures.push(
