@@ -197,4 +197,59 @@ describe('DiagnosisRunner on a real store', () => {
     expect(runner.stats().applyFailures).toBe(0);
     store.close();
   });
+
+  it('closes at the restart the incidents a killed collector opened after its last state save', () => {
+    let store = openStore();
+    const view = new FleetView();
+    const log = pino({ level: 'silent' });
+    const options = { tickMs: 5000, persistMs: 60_000, keepClosedIncidentsMs: 3_600_000, config: {} };
+    let feed = fakeIngest();
+    const start = () => {
+      const r = new DiagnosisRunner({ store, view, ingest: feed.ingest, log, now: () => now }, options);
+      r.start();
+      return r;
+    };
+    start();
+    now = T0;
+    store.ensureHost(SITE, HOST, now);
+    feed.birth(1);
+    feed.presence(1, 'online');
+    for (let k = 0; k < 70; k++) {
+      now = T0 + k * I + 50;
+      vi.advanceTimersByTime(I);
+      feed.commit([report(k, 'ok', false)]);
+    }
+    // The state was saved at 60 s; the agent's Will then opens the gap incidents, and the collector
+    // is killed (no stop: nothing more is saved).
+    feed.presence(1, 'offline');
+    const open = () =>
+      store.db.prepare('SELECT key, end_ms, evidence_json FROM incidents WHERE end_ms IS NULL').all() as {
+        key: string;
+        end_ms: number | null;
+        evidence_json: string;
+      }[];
+    const orphans = open().map((i) => i.key);
+    expect(orphans.length).toBeGreaterThan(0);
+    vi.clearAllTimers();
+    store.close();
+
+    now += 30_000;
+    const restartMs = now;
+    store = openStore();
+    feed = fakeIngest();
+    const runner = start();
+    expect(open()).toEqual([]);
+    const closed = store.db
+      .prepare(`SELECT key, end_ms, evidence_json FROM incidents WHERE key IN (${orphans.map(() => '?').join(',')})`)
+      .all(...orphans) as { key: string; end_ms: number; evidence_json: string }[];
+    expect(closed).toHaveLength(orphans.length);
+    for (const i of closed) {
+      expect(i.end_ms).toBe(restartMs);
+      expect(JSON.parse(i.evidence_json).evidence.map((e: { signal: string }) => e.signal)).toContain(
+        'collector.restart',
+      );
+    }
+    runner.stop();
+    store.close();
+  });
 });

@@ -14,7 +14,13 @@ import {
 import type { Logger } from 'pino';
 import type { FleetView, IncidentView } from '../fleet/view.js';
 import type { CommittedReport, Ingest, PresenceChange } from '../ingest/index.js';
-import { applyDiagnosis, loadDiagnosisState, type Store, saveDiagnosisState } from '../store/index.js';
+import {
+  applyDiagnosis,
+  closeOrphanIncidents,
+  loadDiagnosisState,
+  type Store,
+  saveDiagnosisState,
+} from '../store/index.js';
 
 export interface DiagnosisRunnerOptions {
   /** How often silence is checked (agents that stopped reporting become `unknown`). */
@@ -96,6 +102,13 @@ export class DiagnosisRunner {
         // A state from an incompatible version only costs re-learning baselines; never a failed start.
         this.log.warn({ err: (err as Error).message }, 'Saved diagnosis state not loaded; starting fresh');
       }
+    }
+    try {
+      const known = new Set(this.diagnoser.openIncidents().map((i) => i.id));
+      const closed = closeOrphanIncidents(this.store, known, this.now());
+      if (closed > 0) this.log.warn({ closed }, 'Closed incidents opened after the last saved diagnosis state');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'Could not close orphaned incidents');
     }
     this.running = true;
     this.ingest.onBirth((site, host, birth) =>

@@ -39,6 +39,12 @@ function prepare(store: Store) {
        ON CONFLICT (id) DO UPDATE SET saved_ms = excluded.saved_ms, state_json = excluded.state_json`,
     ),
     loadState: db.prepare<[], { state_json: string }>('SELECT state_json FROM diagnosis_state WHERE id = 1'),
+    openIncidentKeys: db.prepare<[], { key: string }>('SELECT key FROM incidents WHERE end_ms IS NULL'),
+    closeOrphan: db.prepare(
+      `UPDATE incidents SET end_ms = MAX(start_ms, ?),
+         evidence_json = json_insert(COALESCE(evidence_json, '{"evidence":[]}'), '$.evidence[#]', json(?))
+       WHERE key = ? AND end_ms IS NULL`,
+    ),
   };
 }
 
@@ -140,4 +146,30 @@ export function saveDiagnosisState(store: Store, state: unknown, nowMs: number):
 export function loadDiagnosisState(store: Store): unknown {
   const row = stmts(store).loadState.get();
   return row ? JSON.parse(row.state_json) : undefined;
+}
+
+/**
+ * Closes, at `endMs` (the restart), the open incidents the restored Diagnoser does not know: they
+ * were opened after its last state save by a run that was then killed, and nothing would ever close
+ * them. If their condition still holds, the Diagnoser opens a new incident from the next reports.
+ * Returns how many were closed.
+ */
+export function closeOrphanIncidents(store: Store, known: ReadonlySet<string>, endMs: number): number {
+  const s = stmts(store);
+  const evidence = JSON.stringify({
+    signal: 'collector.restart',
+    detail:
+      'closed at a collector restart: the diagnosis memory of this incident was lost (killed after its last save)',
+  });
+  try {
+    return store.db.transaction(() => {
+      let closed = 0;
+      for (const { key } of s.openIncidentKeys.all()) {
+        if (!known.has(key)) closed += s.closeOrphan.run(endMs, evidence, key).changes;
+      }
+      return closed;
+    })();
+  } catch (err) {
+    throw toStoreError(err, 'closing orphaned incidents');
+  }
 }
