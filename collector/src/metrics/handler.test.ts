@@ -1,11 +1,11 @@
 import { once } from 'node:events';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FleetView } from '../fleet/view.js';
 import { createMetricsHandler, type MetricsHandlerOptions } from './handler.js';
-import type { MetricsSources } from './render.js';
+import { type MetricsSources, renderFleetMetrics } from './render.js';
 import { createRuntimeRegistry } from './runtime.js';
 
 const NOW_MS = Date.UTC(2026, 0, 15, 12);
@@ -99,6 +99,53 @@ describe('createMetricsHandler', () => {
     const post = await get(port, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(post.headers['allow']).toBe('GET, HEAD');
+  });
+
+  it('serves the same page as the renderer on every scrape, plain and gzipped', async () => {
+    const sources = { fleet: smallFleet() };
+    const page = renderFleetMetrics(sources, { perRig: true, nowMs: NOW_MS });
+    const port = await serve(sources, { perRig: true, now: () => NOW_MS });
+    for (let i = 0; i < 3; i++) {
+      const plain = await get(port);
+      expect(plain.body.toString('utf8')).toBe(page);
+      expect(Number(plain.headers['content-length'])).toBe(plain.body.length);
+      const zipped = await get(port, { headers: { 'accept-encoding': 'gzip' } });
+      expect(gunzipSync(zipped.body).toString('utf8')).toBe(page);
+      expect(Number(zipped.headers['content-length'])).toBe(zipped.body.length);
+    }
+  });
+
+  it('never lets a scrape overwrite a page that a slow client is still receiving', async () => {
+    // ~16 MB of page: more than loopback socket buffers hold, so the first response is still
+    // queued (from the handler's page buffer) while the second scrape renders.
+    const fleet = new FleetView();
+    const model = (c: string) => c.repeat(100_000);
+    for (let i = 0; i < 160; i++) fleet.upsertRig('s1', 'h1', `r${i}`, { model: model('a') }, NOW_MS);
+    const sources = { fleet };
+    const before = renderFleetMetrics(sources, { perRig: true, nowMs: NOW_MS });
+    const port = await serve(sources, { perRig: true, now: () => NOW_MS });
+
+    // First scrape: headers arrive once the page is rendered and handed to the response; then stall.
+    const slow = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+        res.pause();
+        resolve(res);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // Same-length labels with other bytes: any reuse of the first page's buffer would show.
+    for (let i = 0; i < 160; i++) fleet.upsertRig('s1', 'h1', `r${i}`, { model: model('b') }, NOW_MS);
+    const second = await get(port);
+    expect(second.body.toString('utf8')).toBe(renderFleetMetrics(sources, { perRig: true, nowMs: NOW_MS }));
+
+    const chunks: Buffer[] = [];
+    slow.on('data', (c: Buffer) => chunks.push(c));
+    slow.resume();
+    await once(slow, 'end');
+    const first = Buffer.concat(chunks);
+    expect(first.length).toBe(Buffer.byteLength(before));
+    expect(first.toString('utf8') === before).toBe(true);
   });
 
   it('turns a render failure into a 500 and reports it', async () => {

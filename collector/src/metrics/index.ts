@@ -1,7 +1,14 @@
 /** The collector's Prometheus metrics: renderer, HTTP handler and helpers. See README.md. */
-export { addHistogram, EXPOSITION_CONTENT_TYPE, escapeLabelValue, type HistogramSnapshot } from './exposition.js';
+export {
+  addHistogram,
+  EXPOSITION_CONTENT_TYPE,
+  ExpositionWriter,
+  escapeLabelValue,
+  type HistogramSnapshot,
+} from './exposition.js';
 export { createMetricsHandler, type MetricsHandlerOptions } from './handler.js';
 export { COMMIT_LATENCY_BUCKETS_SECONDS, LatencyHistogram } from './histogram.js';
+export { LabelCache } from './labels.js';
 export {
   type BrokerStats,
   type IngestStats,
@@ -10,5 +17,7 @@ export {
   renderFleetMetrics,
   renderMetrics,
   type StoreStats,
+  writeFleetMetrics,
+  writeMetrics,
 } from './render.js';
 export { createRuntimeRegistry } from './runtime.js';

@@ -1,13 +1,33 @@
 /**
- * Renders the collector's `/metrics` page from the current FleetView in one pass: every rig, host
- * and site is visited once, its sample lines appended to per-family strings, and the page is
- * concatenated once. prom-client is used only for process/runtime metrics (`runtime`), appended at the end.
- * Every metric is documented in ./README.md.
+ * Renders the collector's `/metrics` page from the current FleetView straight into bytes
+ * (`ExpositionWriter`): families are written one after the other in a fixed order, each by a loop
+ * over the rigs, hosts or sites it covers, so no line is ever a string of its own. The label sets of
+ * rigs are encoded once and kept between scrapes (`LabelCache`). prom-client is used only for
+ * process/runtime metrics (`runtime`), appended at the end. Every metric is documented in ./README.md.
  */
-import { PROTOCOL_ERRORS } from '@hashwatch/protocol';
+import { PROTOCOL_ERRORS, type ProbeResult } from '@hashwatch/protocol';
 import type { Registry } from 'prom-client';
-import { CAUSES, type FleetState, type FleetView, type HostView, type RigView, STATES } from '../fleet/view.js';
-import { addHistogram, Family, type HistogramSnapshot, labelPairs } from './exposition.js';
+import {
+  CAUSES,
+  type Cause,
+  type FleetState,
+  type FleetView,
+  type HostView,
+  type RigView,
+  type SiteView,
+  STATES,
+} from '../fleet/view.js';
+import {
+  addHistogram,
+  ExpositionWriter,
+  encode,
+  encodeLabels,
+  Family,
+  type HistogramSnapshot,
+  labelPairs,
+  NO_LABELS,
+} from './exposition.js';
+import { LabelCache, type RigLabels } from './labels.js';
 
 /** Ingest counters since start; the lead adapts the ingest module's own stats to this. */
 export interface IngestStats {
@@ -71,6 +91,7 @@ const seconds = (ms: number) => ms / 1000;
 // Code-unit order: stable across locales and cheaper than localeCompare on 100k keys.
 const byKey = <T>(a: [string, T], b: [string, T]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
+/** Every family of the page, in page order (the order of this object). */
 function createFamilies() {
   const g = (name: string, help: string) => new Family(name, 'gauge', help);
   const c = (name: string, help: string) => new Family(name, 'counter', help);
@@ -204,8 +225,20 @@ function createFamilies() {
   };
 }
 
-type Families = ReturnType<typeof createFamilies>;
+/** Families hold only their encoded names and headers, so one set serves every scrape. */
+const F = createFamilies();
 
+/** `,state="…"` and `,cause="…"` pairs, appended to a rig, host or site label set. */
+const STATE_PAIRS = Object.fromEntries(STATES.map((s) => [s, encode(`,${labelPairs([['state', s]])}`)])) as Record<
+  FleetState,
+  Uint8Array
+>;
+const CAUSE_PAIRS = Object.fromEntries(CAUSES.map((c) => [c, encode(`,${labelPairs([['cause', c]])}`)])) as Record<
+  Cause,
+  Uint8Array
+>;
+
+/** Per-host sums over its rigs (and its rig count by state). */
 interface HostAgg {
   site: string;
   host: string;
@@ -215,91 +248,220 @@ interface HostAgg {
   rigsByState: Record<FleetState, number>;
 }
 
+/** A host as the page shows it: its view (absent for rigs whose host never reported), sums and labels. */
+interface HostEntry {
+  view: HostView | undefined;
+  agg: HostAgg;
+  /** `site="…",host="…"`. */
+  base: Uint8Array;
+  /** The host's uplink probes in target order, one per target, with their extra labels. */
+  probes: ProbeLabels[];
+}
+
+/** An uplink probe and its `,target="…",kind="…",role="…"` labels. */
+interface ProbeLabels {
+  probe: ProbeResult;
+  extra: Uint8Array;
+}
+
 const emptyByState = () => Object.fromEntries(STATES.map((s) => [s, 0])) as Record<FleetState, number>;
 
-function oneHot(family: Family, base: string, current: FleetState): void {
-  for (const s of STATES) family.add(`${base},state="${s}"`, s === current ? 1 : 0);
+/** Whether one of the rig's pools is the active one and alive (a loop: this runs once per rig). */
+function poolConnected(pools: NonNullable<RigView['sample']>['pools']): number | undefined {
+  if (!pools || pools.length === 0) return undefined;
+  for (const p of pools) if (p.active && p.status === 'alive') return 1;
+  return 0;
 }
 
-function renderRig(f: Families, r: RigView, base: string): void {
-  const info: [string, string][] = [
-    ['model', r.model],
-    ['api', r.api],
-  ];
-  if (r.feed !== undefined) info.push(['feed', r.feed]);
-  if (r.rack !== undefined) info.push(['rack', r.rack]);
-  f.rigInfo.add(`${base},${labelPairs(info)}`, 1);
-  oneHot(f.rigState, base, r.state);
-  f.rigExpected.add(base, r.expectedHashrateHs);
-  const s = r.sample;
-  if (!s) return;
-  f.rigReachable.add(base, s.reachable ? 1 : 0);
-  f.rigSampleTs.add(base, seconds(s.ts));
-  if (s.hashrate_hs !== undefined) f.rigHashrate.add(base, s.hashrate_hs);
-  if (s.power_w !== undefined) f.rigPower.add(base, s.power_w);
-  // Firmware may list a sensor twice; a duplicate series would make the whole scrape invalid.
-  const seen = new Set<string>();
-  for (const t of s.temps ?? []) {
-    if (seen.has(t.sensor)) continue;
-    seen.add(t.sensor);
-    f.rigTemp.add(`${base},${labelPairs([['sensor', t.sensor]])}`, t.temp_c);
-  }
-  seen.clear();
-  for (const fan of s.fans ?? []) {
-    if (seen.has(fan.fan)) continue;
-    seen.add(fan.fan);
-    f.rigFan.add(`${base},${labelPairs([['fan', fan.fan]])}`, fan.rpm);
-  }
-  if (s.accepted !== undefined) f.rigAccepted.add(base, s.accepted);
-  if (s.rejected !== undefined) f.rigRejected.add(base, s.rejected);
-  if (s.stale !== undefined) f.rigStale.add(base, s.stale);
-  if (s.hw_errors !== undefined) f.rigHwErrors.add(base, s.hw_errors);
-  if (s.pools && s.pools.length > 0) {
-    f.rigPool.add(base, s.pools.some((p) => p.active && p.status === 'alive') ? 1 : 0);
-  }
-}
-
-function renderHost(f: Families, h: HostView | undefined, agg: HostAgg, base: string, nowMs: number): void {
-  oneHot(f.hostState, base, h?.state ?? 'unknown');
-  for (const s of STATES) f.hostRigs.add(`${base},state="${s}"`, agg.rigsByState[s]);
-  f.hostHashrate.add(base, agg.hashrateHs);
-  f.hostExpected.add(base, agg.expectedHs);
-  f.hostPower.add(base, agg.powerW);
-  if (!h) return;
-  f.agentUp.add(base, h.online ? 1 : 0);
-  if (h.agentVersion !== undefined) f.agentInfo.add(`${base},${labelPairs([['version', h.agentVersion]])}`, 1);
-  if (h.lastReceivedMs !== undefined) f.reportLag.add(base, Math.max(0, seconds(nowMs - h.lastReceivedMs)));
-  if (h.clockSkewMs !== undefined) f.clockSkew.add(base, seconds(h.clockSkewMs));
-  const a = h.agent;
-  if (a) {
-    f.spoolDepth.add(base, a.spool_depth);
-    f.spoolBytes.add(base, a.spool_bytes);
-    // An empty spool reports age 0 rather than no series, so `> x` alerts resolve instead of going stale.
-    f.spoolOldest.add(base, a.spool_oldest_ts === undefined ? 0 : Math.max(0, seconds(nowMs - a.spool_oldest_ts)));
-    f.spoolDropped.add(base, a.spool_dropped_total);
-    f.pollDuration.add(base, seconds(a.poll_duration_ms));
-    if (a.publish_latency_ms !== undefined) f.publishLatency.add(base, seconds(a.publish_latency_ms));
-    for (const kind of Object.keys(a.errors).sort()) {
-      f.agentErrors.add(`${base},${labelPairs([['kind', kind]])}`, a.errors[kind] ?? 0);
+/**
+ * Writes a family with one sample per rig; `value` returns undefined for a rig without that value
+ * (no sample yet, or a field the rig did not report), which then has no series.
+ */
+function rigFamily(
+  out: ExpositionWriter,
+  family: Family,
+  rigs: readonly RigLabels[],
+  value: (r: RigView) => number | undefined,
+): void {
+  out.family(family, () => {
+    for (const r of rigs) {
+      const v = value(r.view);
+      if (v !== undefined) out.add(r.base, v);
     }
-  }
+  });
+}
+
+/** Writes a family with one sample per `{name,value}` item of each rig (temperatures, fans). */
+function rigItemFamily<T>(
+  out: ExpositionWriter,
+  family: Family,
+  rigs: readonly RigLabels[],
+  items: (r: RigView) => readonly T[] | undefined,
+  label: (item: T) => Uint8Array,
+  name: (item: T) => string,
+  value: (item: T) => number,
+): void {
   const seen = new Set<string>();
+  out.family(family, () => {
+    for (const r of rigs) {
+      const list = items(r.view);
+      if (!list) continue;
+      seen.clear();
+      for (const item of list) {
+        // Firmware may list a sensor twice; a duplicate series would make the whole scrape invalid.
+        const n = name(item);
+        if (seen.has(n)) continue;
+        seen.add(n);
+        out.add(r.base, value(item), label(item));
+      }
+    }
+  });
+}
+
+function writeRigs(out: ExpositionWriter, rigs: readonly RigLabels[], labels: LabelCache): void {
+  out.family(F.rigInfo, () => {
+    for (const r of rigs) out.add(r.info, 1);
+  });
+  out.family(F.rigState, () => {
+    for (const r of rigs) for (const s of STATES) out.add(r.base, s === r.view.state ? 1 : 0, STATE_PAIRS[s]);
+  });
+  rigFamily(out, F.rigReachable, rigs, (r) => r.sample && (r.sample.reachable ? 1 : 0));
+  rigFamily(out, F.rigHashrate, rigs, (r) => r.sample?.hashrate_hs);
+  rigFamily(out, F.rigExpected, rigs, (r) => r.expectedHashrateHs);
+  rigFamily(out, F.rigPower, rigs, (r) => r.sample?.power_w);
+  rigItemFamily(
+    out,
+    F.rigTemp,
+    rigs,
+    (r) => r.sample?.temps,
+    (t) => labels.pair('sensor', t.sensor),
+    (t) => t.sensor,
+    (t) => t.temp_c,
+  );
+  rigItemFamily(
+    out,
+    F.rigFan,
+    rigs,
+    (r) => r.sample?.fans,
+    (f) => labels.pair('fan', f.fan),
+    (f) => f.fan,
+    (f) => f.rpm,
+  );
+  rigFamily(out, F.rigAccepted, rigs, (r) => r.sample?.accepted);
+  rigFamily(out, F.rigRejected, rigs, (r) => r.sample?.rejected);
+  rigFamily(out, F.rigStale, rigs, (r) => r.sample?.stale);
+  rigFamily(out, F.rigHwErrors, rigs, (r) => r.sample?.hw_errors);
+  rigFamily(out, F.rigPool, rigs, (r) => poolConnected(r.sample?.pools));
+  rigFamily(out, F.rigSampleTs, rigs, (r) => r.sample && seconds(r.sample.ts));
+}
+
+/** Writes a family with at most one sample per host; undefined: no series for that host. */
+function hostFamily(
+  out: ExpositionWriter,
+  family: Family,
+  hosts: readonly HostEntry[],
+  value: (h: HostEntry) => number | undefined,
+): void {
+  out.family(family, () => {
+    for (const h of hosts) {
+      const v = value(h);
+      if (v !== undefined) out.add(h.base, v);
+    }
+  });
+}
+
+/** Writes a family with one sample per state and host (one-hot states, rigs by state). */
+function hostByStateFamily(
+  out: ExpositionWriter,
+  family: Family,
+  hosts: readonly HostEntry[],
+  value: (h: HostEntry, state: FleetState) => number,
+): void {
+  out.family(family, () => {
+    for (const h of hosts) for (const s of STATES) out.add(h.base, value(h, s), STATE_PAIRS[s]);
+  });
+}
+
+/** A host's probes in target order with their labels; a target listed twice counts once. */
+function probeLabels(h: HostView): ProbeLabels[] {
+  const seen = new Set<string>();
+  const out: ProbeLabels[] = [];
   for (const p of [...h.probes].sort((x, y) => (x.target < y.target ? -1 : x.target > y.target ? 1 : 0))) {
     if (seen.has(p.target)) continue;
     seen.add(p.target);
-    const labels = `${base},${labelPairs([
+    const pairs = labelPairs([
       ['target', p.target],
       ['kind', p.kind],
       ['role', p.role],
-    ])}`;
-    f.probeSuccess.add(labels, p.ok ? 1 : 0);
-    if (p.latency_ms !== undefined) f.probeLatency.add(labels, seconds(p.latency_ms));
-    f.probeLoss.add(labels, p.loss_ratio);
+    ]);
+    out.push({ probe: p, extra: encode(`,${pairs}`) });
   }
+  return out;
 }
 
-function renderSites(f: Families, fleet: FleetView): void {
-  const sites = fleet.sites().sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
+function writeHosts(out: ExpositionWriter, hosts: readonly HostEntry[], nowMs: number): void {
+  hostFamily(out, F.agentUp, hosts, (h) => h.view && (h.view.online ? 1 : 0));
+  out.family(F.agentInfo, () => {
+    for (const { view, base } of hosts) {
+      if (view?.agentVersion === undefined) continue;
+      out.add(base, 1, encode(`,${labelPairs([['version', view.agentVersion]])}`));
+    }
+  });
+  hostByStateFamily(out, F.hostState, hosts, (h, s) => (s === (h.view?.state ?? 'unknown') ? 1 : 0));
+  hostByStateFamily(out, F.hostRigs, hosts, (h, s) => h.agg.rigsByState[s]);
+  hostFamily(out, F.hostHashrate, hosts, (h) => h.agg.hashrateHs);
+  hostFamily(out, F.hostExpected, hosts, (h) => h.agg.expectedHs);
+  hostFamily(out, F.hostPower, hosts, (h) => h.agg.powerW);
+  hostFamily(out, F.reportLag, hosts, ({ view }) =>
+    view?.lastReceivedMs === undefined ? undefined : Math.max(0, seconds(nowMs - view.lastReceivedMs)),
+  );
+  hostFamily(out, F.clockSkew, hosts, ({ view }) =>
+    view?.clockSkewMs === undefined ? undefined : seconds(view.clockSkewMs),
+  );
+  // Agent self-stats, from the agent's newest report.
+  hostFamily(out, F.spoolDepth, hosts, ({ view }) => view?.agent?.spool_depth);
+  hostFamily(out, F.spoolBytes, hosts, ({ view }) => view?.agent?.spool_bytes);
+  hostFamily(out, F.spoolOldest, hosts, ({ view }) => {
+    const a = view?.agent;
+    if (!a) return undefined;
+    // An empty spool reports age 0 rather than no series, so `> x` alerts resolve instead of going stale.
+    return a.spool_oldest_ts === undefined ? 0 : Math.max(0, seconds(nowMs - a.spool_oldest_ts));
+  });
+  hostFamily(out, F.spoolDropped, hosts, ({ view }) => view?.agent?.spool_dropped_total);
+  hostFamily(out, F.pollDuration, hosts, ({ view }) => view?.agent && seconds(view.agent.poll_duration_ms));
+  hostFamily(out, F.publishLatency, hosts, ({ view }) => {
+    const ms = view?.agent?.publish_latency_ms;
+    return ms === undefined ? undefined : seconds(ms);
+  });
+  out.family(F.agentErrors, () => {
+    for (const { view, base } of hosts) {
+      const errors = view?.agent?.errors;
+      if (!errors) continue;
+      for (const kind of Object.keys(errors).sort()) {
+        out.add(base, errors[kind] ?? 0, encode(`,${labelPairs([['kind', kind]])}`));
+      }
+    }
+  });
+  // Uplink probes: one series per host and target.
+  const probeFamily = (family: Family, value: (p: ProbeResult) => number | undefined) =>
+    out.family(family, () => {
+      for (const h of hosts) {
+        for (const { probe, extra } of h.probes) {
+          const v = value(probe);
+          if (v !== undefined) out.add(h.base, v, extra);
+        }
+      }
+    });
+  probeFamily(F.probeSuccess, (p) => (p.ok ? 1 : 0));
+  probeFamily(F.probeLatency, (p) => (p.latency_ms === undefined ? undefined : seconds(p.latency_ms)));
+  probeFamily(F.probeLoss, (p) => p.loss_ratio);
+}
+
+function writeSites(out: ExpositionWriter, fleet: FleetView): void {
+  const sites = fleet
+    .sites()
+    .sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0))
+    .map((s) => ({ site: s, base: encodeLabels([['site', s.site]]) }));
   const open = new Map<string, Map<string, number>>();
   for (const inc of fleet.incidents.values()) {
     if (inc.endMs !== undefined) continue;
@@ -310,34 +472,47 @@ function renderSites(f: Families, fleet: FleetView): void {
     }
     bySite.set(inc.cause, (bySite.get(inc.cause) ?? 0) + 1);
   }
-  const siteNames = new Set(sites.map((s) => s.site));
+  // Sites with open incidents but no rig or host left still show their incidents.
+  const siteNames = new Set(sites.map((s) => s.site.site));
   for (const name of open.keys()) siteNames.add(name);
-  for (const s of sites) {
-    const base = labelPairs([['site', s.site]]);
-    oneHot(f.siteState, base, s.state);
-    for (const st of STATES) f.siteRigs.add(`${base},state="${st}"`, s.rigsByState[st]);
-    f.siteHashrate.add(base, s.hashrateHs);
-    f.siteExpected.add(base, s.expectedHashrateHs);
-    f.sitePower.add(base, s.powerW);
-    f.siteHosts.add(base, s.hostsTotal);
-    f.siteHostsOnline.add(base, s.hostsOnline);
-  }
-  for (const name of [...siteNames].sort()) {
-    const base = labelPairs([['site', name]]);
-    for (const cause of CAUSES) f.incidentsOpen.add(`${base},cause="${cause}"`, open.get(name)?.get(cause) ?? 0);
-  }
-  for (const cause of CAUSES) f.deficit.add(`cause="${cause}"`, fleet.deficitHashesByCause[cause]);
+
+  out.family(F.siteState, () => {
+    for (const { site, base } of sites) {
+      for (const st of STATES) out.add(base, st === site.state ? 1 : 0, STATE_PAIRS[st]);
+    }
+  });
+  out.family(F.siteRigs, () => {
+    for (const { site, base } of sites) for (const st of STATES) out.add(base, site.rigsByState[st], STATE_PAIRS[st]);
+  });
+  const siteFamily = (family: Family, value: (s: SiteView) => number) =>
+    out.family(family, () => {
+      for (const { site, base } of sites) out.add(base, value(site));
+    });
+  siteFamily(F.siteHashrate, (s) => s.hashrateHs);
+  siteFamily(F.siteExpected, (s) => s.expectedHashrateHs);
+  siteFamily(F.sitePower, (s) => s.powerW);
+  siteFamily(F.siteHosts, (s) => s.hostsTotal);
+  siteFamily(F.siteHostsOnline, (s) => s.hostsOnline);
+  out.family(F.incidentsOpen, () => {
+    for (const name of [...siteNames].sort()) {
+      const base = encodeLabels([['site', name]]);
+      for (const cause of CAUSES) out.add(base, open.get(name)?.get(cause) ?? 0, CAUSE_PAIRS[cause]);
+    }
+  });
+  out.family(F.deficit, () => {
+    for (const cause of CAUSES) out.add(encodeLabels([['cause', cause]]), fleet.deficitHashesByCause[cause]);
+  });
 }
 
-/** Calls a stats getter; a throwing source is reported, not fatal to the page. */
-function read<T>(f: Families, source: string, getter: (() => T) | undefined): T | undefined {
+/** Calls a stats getter; a throwing source is reported (in `up`), not fatal to the page. */
+function read<T>(up: [string, number][], source: string, getter: (() => T) | undefined): T | undefined {
   if (!getter) return undefined;
   try {
     const value = getter();
-    f.sourceUp.add(`source="${source}"`, 1);
+    up.push([source, 1]);
     return value;
   } catch {
-    f.sourceUp.add(`source="${source}"`, 0);
+    up.push([source, 0]);
     return undefined;
   }
 }
@@ -346,58 +521,67 @@ function sortedEntries(record: Readonly<Record<string, number>>): [string, numbe
   return Object.entries(record).sort(byKey);
 }
 
-function renderCollector(f: Families, sources: MetricsSources): void {
-  const ingest = read(f, 'ingest', sources.ingest);
+/** Writes a family of one unlabelled sample, or nothing when `value` is undefined. */
+function single(out: ExpositionWriter, family: Family, value: number | undefined): void {
+  out.family(family, () => {
+    if (value !== undefined) out.add(NO_LABELS, value);
+  });
+}
+
+/** Writes a family with one sample per `label` value, in the given order. */
+function byLabel(out: ExpositionWriter, family: Family, label: string, entries: [string, number][]): void {
+  out.family(family, () => {
+    for (const [value, n] of entries) out.add(encodeLabels([[label, value]]), n);
+  });
+}
+
+function writeCollector(out: ExpositionWriter, sources: MetricsSources): void {
+  // Every getter is called once, in this order, before anything is written: its families come
+  // first on the page, `hashwatch_metrics_source_up` last.
+  const up: [string, number][] = [];
+  const ingest = read(up, 'ingest', sources.ingest);
+  const broker = read(up, 'broker', sources.broker);
+  const store = read(up, 'store', sources.store);
+
+  single(out, F.ingestAccepted, ingest?.acceptedTotal);
   if (ingest) {
-    f.ingestAccepted.add('', ingest.acceptedTotal);
     // Every protocol code is present from the start, so rate() sees the first rejection.
     const reasons: Record<string, number> = Object.fromEntries(Object.keys(PROTOCOL_ERRORS).map((k) => [k, 0]));
     Object.assign(reasons, ingest.rejectedTotalByReason);
-    for (const [reason, n] of sortedEntries(reasons)) f.ingestRejected.add(labelPairs([['reason', reason]]), n);
-    f.ingestDuplicates.add('', ingest.duplicatesTotal);
-    f.ingestSkewed.add('', ingest.skewedTotal);
-    f.ingestBatches.add('', ingest.batchesTotal);
-    f.ingestCommitFailures.add('', ingest.commitFailuresTotal);
-    if (ingest.commitLatency) addHistogram(f.ingestCommit, '', ingest.commitLatency);
+    byLabel(out, F.ingestRejected, 'reason', sortedEntries(reasons));
   }
-  const broker = read(f, 'broker', sources.broker);
-  if (broker) {
-    f.brokerUp.add(labelPairs([['mode', broker.mode]]), broker.up ? 1 : 0);
-    if (broker.clients !== undefined) f.brokerClients.add('', broker.clients);
-    for (const [reason, n] of sortedEntries(broker.refusedTotalByReason ?? {})) {
-      f.brokerRefused.add(labelPairs([['reason', reason]]), n);
-    }
-  }
-  const store = read(f, 'store', sources.store);
-  if (store) {
-    f.storeUp.add('', store.up ? 1 : 0);
-    if (store.sizeBytes !== undefined) f.storeSize.add('', store.sizeBytes);
-    if (store.lastCommitMs !== undefined) f.storeLastCommit.add('', seconds(store.lastCommitMs));
-  }
+  single(out, F.ingestDuplicates, ingest?.duplicatesTotal);
+  single(out, F.ingestSkewed, ingest?.skewedTotal);
+  single(out, F.ingestBatches, ingest?.batchesTotal);
+  single(out, F.ingestCommitFailures, ingest?.commitFailuresTotal);
+  const commitLatency = ingest?.commitLatency;
+  if (commitLatency) out.family(F.ingestCommit, () => addHistogram(out, NO_LABELS, commitLatency));
+  if (broker) byLabel(out, F.brokerUp, 'mode', [[broker.mode, broker.up ? 1 : 0]]);
+  single(out, F.brokerClients, broker?.clients);
+  byLabel(out, F.brokerRefused, 'reason', sortedEntries(broker?.refusedTotalByReason ?? {}));
+  single(out, F.storeUp, store && (store.up ? 1 : 0));
+  single(out, F.storeSize, store?.sizeBytes);
+  single(out, F.storeLastCommit, store?.lastCommitMs === undefined ? undefined : seconds(store.lastCommitMs));
+  byLabel(out, F.sourceUp, 'source', up);
 }
 
 /**
- * The hashwatch part of the page, synchronously and deterministically (no process metrics):
- * what the golden-file test compares. Families come in a fixed order; series in label order.
+ * Sums every rig into its host (and lists hosts that have no rig), in `rigs` order: floating-point
+ * sums depend on it, so it is the page's rig order when per-rig series are on.
  */
-export function renderFleetMetrics(sources: MetricsSources, options: RenderOptions): string {
-  const f = createFamilies();
-  const { fleet } = sources;
-  const hostAggs = new Map<string, HostAgg>();
+function hostEntries(fleet: FleetView, forEachRig: (visit: (r: RigView) => void) => void): HostEntry[] {
+  const aggs = new Map<string, HostAgg>();
   const agg = (site: string, host: string): HostAgg => {
     const key = `${site}/${host}`;
-    let a = hostAggs.get(key);
+    let a = aggs.get(key);
     if (!a) {
       a = { site, host, hashrateHs: 0, expectedHs: 0, powerW: 0, rigsByState: emptyByState() };
-      hostAggs.set(key, a);
+      aggs.set(key, a);
     }
     return a;
   };
   for (const h of fleet.hosts.values()) agg(h.site, h.host);
-
-  // Sorting only matters for the order of per-rig lines; aggregates do not care.
-  const rigs = options.perRig ? [...fleet.rigs.entries()].sort(byKey).map(([, r]) => r) : fleet.rigs.values();
-  for (const r of rigs) {
+  forEachRig((r) => {
     const a = agg(r.site, r.host);
     a.rigsByState[r.state]++;
     a.expectedHs += r.expectedHashrateHs;
@@ -406,40 +590,72 @@ export function renderFleetMetrics(sources: MetricsSources, options: RenderOptio
       a.hashrateHs += r.sample.hashrate_hs ?? 0;
       a.powerW += r.sample.power_w ?? 0;
     }
-    if (options.perRig) {
-      renderRig(
-        f,
-        r,
-        labelPairs([
-          ['site', r.site],
-          ['host', r.host],
-          ['rig', r.rig],
-        ]),
-      );
-    }
-  }
-  for (const [, a] of [...hostAggs.entries()].sort(byKey)) {
-    const base = labelPairs([
+  });
+  return [...aggs.entries()].sort(byKey).map(([, a]) => {
+    const view = fleet.getHost(a.site, a.host);
+    const base = encodeLabels([
       ['site', a.site],
       ['host', a.host],
     ]);
-    renderHost(f, fleet.getHost(a.site, a.host), a, base, options.nowMs);
-  }
-  renderSites(f, fleet);
-  renderCollector(f, sources);
-
-  let page = '';
-  for (const family of Object.values(f)) page += family.text();
-  return page;
+    return { view, agg: a, base, probes: view ? probeLabels(view) : [] };
+  });
 }
 
 /**
- * The full `/metrics` page: hashwatch families, then process/runtime metrics when a runtime
- * registry is given (prom-client renders asynchronously, hence the Promise in that case only).
+ * Writes the hashwatch part of the page into `out`, synchronously and deterministically (no
+ * process metrics). Families come in a fixed order; series in label order. Pass the same `labels`
+ * cache to every scrape of a fleet to skip re-encoding and re-sorting the rigs (the HTTP handler
+ * does); a fresh cache gives the same bytes, only slower.
  */
-export function renderMetrics(sources: MetricsSources, options: RenderOptions): Promise<string> | string {
-  const text = renderFleetMetrics(sources, options);
+export function writeFleetMetrics(
+  out: ExpositionWriter,
+  sources: MetricsSources,
+  options: RenderOptions,
+  labels: LabelCache = new LabelCache(),
+): void {
+  const { fleet } = sources;
+  // Ordering rigs only matters for per-rig lines; aggregates then follow the same order.
+  const rigs = options.perRig ? labels.rigs(fleet.rigs) : undefined;
+  const hosts = hostEntries(fleet, (visit) => {
+    if (rigs) for (const r of rigs) visit(r.view);
+    else for (const r of fleet.rigs.values()) visit(r);
+  });
+  if (rigs) writeRigs(out, rigs, labels);
+  writeHosts(out, hosts, options.nowMs);
+  writeSites(out, fleet);
+  writeCollector(out, sources);
+}
+
+/**
+ * Writes the full `/metrics` page into `out`: hashwatch families, then process/runtime metrics when
+ * a runtime registry is given (prom-client renders asynchronously, hence the Promise in that case
+ * only). `out` must not be reset or reused before the Promise settles.
+ */
+export function writeMetrics(
+  out: ExpositionWriter,
+  sources: MetricsSources,
+  options: RenderOptions,
+  labels?: LabelCache,
+): Promise<void> | undefined {
+  writeFleetMetrics(out, sources, options, labels);
   const runtime = sources.runtime;
-  if (!runtime) return text;
-  return runtime.metrics().then((extra) => text + extra);
+  if (!runtime) return undefined;
+  return runtime.metrics().then((extra) => out.text(extra));
+}
+
+/**
+ * The hashwatch part of the page as a string: what the golden-file test compares. Each call
+ * renders from scratch; a server should use `writeFleetMetrics` with a kept writer and cache.
+ */
+export function renderFleetMetrics(sources: MetricsSources, options: RenderOptions): string {
+  const out = new ExpositionWriter();
+  writeFleetMetrics(out, sources, options);
+  return out.toString();
+}
+
+/** The full `/metrics` page as a string (see `writeMetrics`; a Promise only with a runtime registry). */
+export function renderMetrics(sources: MetricsSources, options: RenderOptions): Promise<string> | string {
+  const out = new ExpositionWriter();
+  const pending = writeMetrics(out, sources, options);
+  return pending ? pending.then(() => out.toString()) : out.toString();
 }

@@ -1,24 +1,36 @@
 /**
- * `/metrics` at fleet scale: `renderMetrics` on a filled FleetView (the collector's synthetic fleet:
- * every state, probes, incidents) for N rigs with per-rig series on and off, then the same page
- * through `createMetricsHandler` on a real node:http server on 127.0.0.1 (plain and gzip).
+ * `/metrics` at fleet scale: the page of a filled FleetView (the collector's synthetic fleet: every
+ * state, probes, incidents) for N rigs with per-rig series on and off, rendered the way the handler
+ * does (`writeMetrics` into a kept buffer and label cache: `renderMs`, after one cold scrape whose
+ * time is `renderColdMs`), as a string by `renderMetrics` (`renderStringMs`, from scratch each time),
+ * then through `createMetricsHandler` on a real node:http server on 127.0.0.1 (plain and gzip, after
+ * one cold scrape: `httpColdMs`).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ExpositionWriter } from '../../../collector/src/metrics/exposition.js';
 import { createMetricsHandler } from '../../../collector/src/metrics/handler.js';
-import { renderMetrics } from '../../../collector/src/metrics/render.js';
+import { LabelCache } from '../../../collector/src/metrics/labels.js';
+import { renderMetrics, writeMetrics } from '../../../collector/src/metrics/render.js';
 import { buildSyntheticFleet, syntheticSources } from '../../../collector/src/metrics/synthetic-fleet.js';
 import { median } from '../proc.js';
 
 export interface ScrapeRow {
   rigs: number;
   perRig: boolean;
+  /** Median scrape render as the handler does it (kept buffer and label cache, after a cold scrape). */
   renderMs: number;
+  /** The first render of that buffer and cache (labels encoded, buffer grown). */
+  renderColdMs: number;
+  /** Median of `renderMetrics()`, which renders from scratch and returns a string. */
+  renderStringMs: number;
   bytes: number;
   series: number;
   httpMs: number;
   httpGzipMs: number;
   gzipBytes: number;
+  /** The handler's first (plain) scrape, before the timed ones. */
+  httpColdMs: number;
 }
 
 async function timedGet(port: number, gzip: boolean): Promise<{ ms: number; bytes: number }> {
@@ -48,13 +60,24 @@ export async function benchScrape(rigCounts: number[], runs: number): Promise<Sc
     const sources = syntheticSources(fleet, nowMs);
     const realRigs = sites * hostsPerSite * rigsPerHost;
     for (const perRig of [true, false]) {
+      const out = new ExpositionWriter();
+      const labels = new LabelCache();
+      const render = async () => {
+        const t0 = performance.now();
+        out.reset();
+        await writeMetrics(out, sources, { perRig, nowMs }, labels);
+        return performance.now() - t0;
+      };
+      const renderColdMs = await render();
       const times: number[] = [];
-      let page = '';
+      for (let i = 0; i < runs; i++) times.push(await render());
+      const stringTimes: number[] = [];
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
-        page = (await renderMetrics(sources, { perRig, nowMs })) as string;
-        times.push(performance.now() - t0);
+        await renderMetrics(sources, { perRig, nowMs });
+        stringTimes.push(performance.now() - t0);
       }
+      const page = out.toString();
       const series = page.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
       const handler = createMetricsHandler(sources, { perRig, now: () => nowMs });
       const server = http.createServer((req, res) => handler(req, res));
@@ -63,7 +86,9 @@ export async function benchScrape(rigCounts: number[], runs: number): Promise<Sc
       const plain: number[] = [];
       const gz: number[] = [];
       let gzipBytes = 0;
+      let httpColdMs = Number.NaN;
       try {
+        httpColdMs = (await timedGet(port, false)).ms;
         for (let i = 0; i < runs; i++) {
           plain.push((await timedGet(port, false)).ms);
           const g = await timedGet(port, true);
@@ -77,11 +102,14 @@ export async function benchScrape(rigCounts: number[], runs: number): Promise<Sc
         rigs: realRigs,
         perRig,
         renderMs: median(times),
-        bytes: Buffer.byteLength(page),
+        renderColdMs,
+        renderStringMs: median(stringTimes),
+        bytes: out.length,
         series,
         httpMs: median(plain),
         httpGzipMs: median(gz),
         gzipBytes,
+        httpColdMs,
       });
     }
   }
