@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { FleetView, IncidentView } from '../fleet/view.js';
 import type { CommittedReport, Ingest, PresenceChange } from '../ingest/index.js';
 import {
-  applyDiagnosis,
+  applyDiagnoses,
   closeOrphanIncidents,
   loadDiagnosisState,
   type Store,
@@ -132,7 +132,7 @@ export class DiagnosisRunner {
     this.ingest.onCommitted((reports: CommittedReport[]) => {
       // Oldest first, so a backfill and the live report that overtook it are read in time order.
       const ordered = [...reports].sort((a, b) => a.report.ts - b.report.ts);
-      for (const r of ordered) this.run(() => this.diagnoser.observeReport(r.site, r.host, r.report, r.receivedAtMs));
+      this.runAll(ordered.map((r) => () => this.diagnoser.observeReport(r.site, r.host, r.report, r.receivedAtMs)));
     });
     this.tickTimer = setInterval(() => this.run(() => this.diagnoser.tick(this.now())), this.options.tickMs);
     this.tickTimer.unref();
@@ -167,24 +167,36 @@ export class DiagnosisRunner {
 
   /** One failing outcome is logged and counted; it never stops ingest or the other outcomes. */
   private run(step: () => Outcome): void {
+    this.runAll([step]);
+  }
+
+  /** Runs the steps in order and stores all their outcomes in one transaction. */
+  private runAll(steps: ReadonlyArray<() => Outcome>): void {
     if (!this.running) return;
-    let outcome: Outcome;
-    try {
-      outcome = step();
-    } catch (err) {
-      this.counters.applyFailures++;
-      this.log.error({ err: (err as Error).stack }, 'Diagnosis step failed');
-      return;
+    const outcomes: Outcome[] = [];
+    for (const step of steps) {
+      try {
+        outcomes.push(step());
+      } catch (err) {
+        this.counters.applyFailures++;
+        this.log.error({ err: (err as Error).stack }, 'Diagnosis step failed');
+      }
     }
+    if (outcomes.length === 0) return;
     const nowMs = this.now();
     try {
-      applyDiagnosis(this.store, outcome, nowMs);
+      for (const { error } of applyDiagnoses(this.store, outcomes, nowMs)) {
+        this.counters.applyFailures++;
+        this.log.error({ err: error.message }, 'Could not store diagnosis results');
+      }
     } catch (err) {
-      this.counters.applyFailures++;
-      this.log.error({ err: (err as Error).message }, 'Could not store diagnosis results');
+      this.counters.applyFailures += outcomes.length;
+      this.log.error({ err: (err as Error).message, outcomes: outcomes.length }, 'Could not store diagnosis results');
     }
-    this.applyToView(outcome, nowMs);
-    this.counters.outcomesApplied++;
+    for (const outcome of outcomes) {
+      this.applyToView(outcome, nowMs);
+      this.counters.outcomesApplied++;
+    }
     this.counters.lastApplyMs = nowMs;
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { exampleBirth, exampleReport, exampleRigSample, type Report } from '@hashwatch/protocol';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyDiagnosis } from './diagnosis.js';
+import { applyDiagnoses, applyDiagnosis } from './diagnosis.js';
 import { StoreError } from './errors.js';
 import { attribution, rigSeries } from './queries.js';
 import { runRetentionStep } from './retention.js';
@@ -267,5 +267,54 @@ describe('attribution', () => {
       { cause: 'connectivity_loss', deficit_hashes: 700, share: 700 / 1050 },
       { cause: 'hardware_fault', deficit_hashes: 350, share: 350 / 1050 },
     ]);
+  });
+
+  it('applies a batch of outcomes in one transaction, rolling back only the one that fails', () => {
+    store = open();
+    const now = Date.now();
+    store.ensureHost('farm-a', 'host-1', now);
+    const row = (rig: string, ts: number) => ({
+      site: 'farm-a',
+      host: 'host-1',
+      rig,
+      ts,
+      duration_ms: 10_000,
+      state: 'hardware_fault' as const,
+      expected_hs: 100,
+      actual_hs: 0,
+      deficit_hashes: 1000,
+      energy_j: null,
+    });
+    const empty = { changes: [], incidents: [], retractions: [] };
+    // The second outcome's rows are written before its site-scoped change fails on an unknown site:
+    // its savepoint must take those rows back with it.
+    const failing = {
+      ...empty,
+      rows: [row('rig-02', now - 10_000)],
+      changes: [
+        {
+          scope: 'site' as const,
+          id: 'no-such-site',
+          site: 'no-such-site',
+          from: 'ok' as const,
+          to: 'unknown' as const,
+          sinceMs: now,
+          atMs: now,
+          evidence: [],
+        },
+      ],
+    };
+    const failed = applyDiagnoses(
+      store,
+      [{ ...empty, rows: [row('rig-01', now - 10_000)] }, failing, { ...empty, rows: [row('rig-03', now - 10_000)] }],
+      now,
+    );
+    expect(failed.map((f) => f.outcome)).toEqual([failing]);
+    expect(failed[0]?.error.message).toMatch(/no-such-site/);
+    const rigs = store.db
+      .prepare('SELECT r.name FROM accounting a JOIN rigs r ON r.id = a.rig_id ORDER BY r.name')
+      .all()
+      .map((r) => (r as { name: string }).name);
+    expect(rigs).toEqual(['rig-01', 'rig-03']);
   });
 });
