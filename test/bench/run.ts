@@ -7,6 +7,7 @@
  *   --json FILE        also write the raw results as JSON
  *   --runs N           runs per figure (median reported; default 3, quick 1)
  *   --from-json FILE   re-render the markdown from a saved --json file (no measuring)
+ *   --fleet-cpu-prof DIR  run the fleet suite's collector with `--cpu-prof` into DIR
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { requireBuild } from './collector-proc.js';
 import { type AgentResult, benchAgent } from './suites/agent.js';
 import { type BackfillResult, benchBackfill } from './suites/backfill.js';
 import { benchDiagnosis, type DiagnosisRow } from './suites/diagnosis.js';
-import { benchFleet, type FleetResult } from './suites/fleet.js';
+import { benchFleet, type FleetResult, type StateChangeRow } from './suites/fleet.js';
 import { benchIngest, type IngestResult } from './suites/ingest.js';
 import { benchScrape, type ScrapeRow } from './suites/scrape.js';
 
@@ -120,6 +121,25 @@ const fmt = (n: number, digits = 0) =>
 const mb = (b: number) => `${fmt(b / 1e6, 1)} MB`;
 const goal = (ok: boolean) => (ok ? 'met' : '**missed**');
 
+/** One report → state change row of the fleet table: ms, then in report intervals beside the designed floor. */
+function stateChangeLine(s: StateChangeRow, intervalMs: number): string {
+  // A latency never seen is NaN in memory and null once saved as JSON: both print as n/a.
+  const iv = (ms: number | null) => (ms === null ? 'n/a' : fmt(ms / intervalMs, 2));
+  const what =
+    s.kind === 'hardware'
+      ? `${s.rigs} rigs on ${s.hosts} hosts lose all hashrate while powered`
+      : `uplink of ${s.hosts} host${s.hosts === 1 ? '' : 's'} cut, ${s.rigs} rigs`;
+  const counts = (m: Record<string, number> | undefined) =>
+    Object.entries(m ?? {})
+      .map(([state, n]) => `${state} ${n}`)
+      .join(', ') || 'none';
+  return (
+    `| report → state change \`${s.state}\` (${what}) p50 / p99 / max | ${fmt(s.p50Ms)} / ${fmt(s.p99Ms)} / ${fmt(s.maxMs)} ms = ` +
+    `${iv(s.p50Ms)} / ${iv(s.p99Ms)} / ${iv(s.maxMs)} intervals; designed floor ${fmt(s.floorMs)} ms = ${iv(s.floorMs)} intervals ` +
+    `(${s.confirmReports} agreeing reports); ${s.observed} of ${s.rigs} rigs seen changing; rigs by state before the fault: ${counts(s.statesBefore)}; states entered after it: ${counts(s.statesAfter)} |`
+  );
+}
+
 export function markdown(r: BenchResults): string {
   const m = r.machine;
   const out: string[] = [
@@ -167,7 +187,24 @@ export function markdown(r: BenchResults): string {
         `| ${row.broker} | ${row.rigsPerReport} | ${fmt(row.reportBytes)} | ${row.hosts} × ${row.inflightPerHost} | ${fmt(row.medianSamplesPerS)} | ${fmt(c?.rawPerS ?? Number.NaN)} | ${fmt(ratio * 100)} % | ${fmt(c?.storePerS ?? Number.NaN)} | ${fmt(c?.decodePerS ?? Number.NaN)} | ${fmt(row.medianP99AckMs)} ms | ${fmt(cpu)} % | ${goal(ratio >= 0.5)} | ${goal(row.medianSamplesPerS >= 150_000)} |`,
       );
     }
-    out.push('', `Runs per figure: ${ing.rows[0]?.runs.length ?? 0}.`, '');
+    out.push(
+      '',
+      `Runs per figure: ${ing.rows[0]?.runs.length ?? 0}.`,
+      '',
+      'What one thread can do at best, from the same run: decode and store one after the other on the',
+      "collector's single JavaScript thread, before the broker, the diagnosis and garbage collection take",
+      'their share (1 / (1/decode + 1/store)):',
+      '',
+      '| rigs/report | decode µs/sample | store µs/sample | one-thread bound | bound / raw |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const c of ing.ceilings) {
+      const bound = 1 / (1 / c.decodePerS + 1 / c.storePerS);
+      out.push(
+        `| ${c.rigsPerReport} | ${fmt(1e6 / c.decodePerS, 1)} | ${fmt(1e6 / c.storePerS, 1)} | ${fmt(bound)}/s | ${fmt((bound / c.rawPerS) * 100)} % |`,
+      );
+    }
+    out.push('');
   }
   if (r.fleet) {
     const f = r.fleet;
@@ -176,15 +213,28 @@ export function markdown(r: BenchResults): string {
       '',
       `${fmt(f.rigs)} rigs = ${f.hosts} simulated agents × ${f.rigsPerHost} rigs over ${f.sites} sites, one report per agent every ${fmt(f.intervalMs / 1000)} s, against one collector (embedded broker, default config, diagnosis on), measured over ${fmt(f.measureMs / 1000)} s after ${fmt(f.warmupMs / 1000)} s of warm-up.`,
       '',
+      ...(f.stateChange
+        ? [
+            `State change: ${fmt(f.faultAtMs / 1000, f.faultAtMs % 1000 === 0 ? 0 : 1)} s into the window, faults start on chosen hosts (hardware: every hashboard of a few rigs gone, rigs still reachable, pool alive; uplink: the host's internet and pool probes time out and its rigs lose their pool). Latency = a rig's new state arriving at a live-view client (\`/live\`, one client per faulty host; 250 ms delta tick) − \`ts\` of the host's first faulty report. The diagnosis switches on the k-th agreeing report, sent (k − 1) intervals after the first: that is the designed floor; the rest is the collector's queueing. The fleet keeps reporting after the window until every state change is seen (at most ${fmt(f.faultTimeoutMs / 1000)} s after the faults start). With few faulty rigs p99 is the max; the rigs of a cut host change in the same report, so their row is one event.`,
+            '',
+          ]
+        : []),
       '| figure | value |',
       '| --- | --- |',
       `| offered rig samples/s | ${fmt(f.offeredSamplesPerS)} |`,
       `| acked rig samples/s | ${fmt(f.ackedSamplesPerS)} |`,
       `| reports unacked at the end | ${fmt(f.unackedAtEnd)} |`,
       `| report → ack latency p50 / p99 / max | ${fmt(f.p50AckMs)} / ${fmt(f.p99AckMs)} / ${fmt(f.maxAckMs)} ms |`,
-      '| report → state change latency p99 | not measured: the diagnosis is wired, but the simulator cannot inject a fault mid-run yet |',
+      ...(f.stateChange
+        ? f.stateChange.map((s) => stateChangeLine(s, f.intervalMs))
+        : ['| report → state change latency p99 | not measured in this run |']),
       `| collector CPU (one core = 100 %) | ${fmt(f.collectorCpuPercent)} % |`,
       `| collector RSS (max) | ${mb(f.collectorRssMaxBytes)} |`,
+      ...(f.simulatorCpuPercent !== undefined
+        ? [
+            `| fleet simulator CPU, same machine (${f.simulatorProcesses} processes, one core = 100 %) | ${fmt(f.simulatorCpuPercent)} % |`,
+          ]
+        : []),
       `| database bytes per stored sample (incl. reports, probes, indexes) | ${fmt(f.bytesPerSample)} B (${fmt(f.samplesStored)} samples, ${mb(f.dbBytes)}) |`,
       `| database growth per rig-day (raw tier, ${fmt(86_400_000 / f.intervalMs)} samples) | ${mb(f.bytesPerRigDay)} |`,
       '',
@@ -272,6 +322,7 @@ async function main(): Promise<void> {
   const runs = Number(arg('--runs') ?? (quick ? 1 : 3));
   const outFile = arg('--out') ?? `${ROOT}BENCHMARKS.md`;
   const jsonFile = arg('--json');
+  const fleetProf = arg('--fleet-cpu-prof');
   const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
   requireBuild();
   const started = performance.now();
@@ -309,11 +360,38 @@ async function main(): Promise<void> {
       );
     },
     fleet: async () => {
+      const prof = fleetProf ? { collectorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${fleetProf}`] } : {};
       results.fleet = await benchFleet(
         shape,
         quick
-          ? { rigs: 200, rigsPerHost: 20, sites: 2, intervalMs: 1000, warmupMs: 1500, measureMs: 3000 }
-          : { rigs: 50_000, rigsPerHost: 200, sites: 10, intervalMs: 10_000, warmupMs: 15_000, measureMs: 120_000 },
+          ? {
+              ...prof,
+              rigs: 200,
+              rigsPerHost: 20,
+              sites: 2,
+              intervalMs: 1000,
+              warmupMs: 1500,
+              measureMs: 3000,
+              faultAtMs: 500,
+              hardwareHosts: 2,
+              hardwareRigsPerHost: 2,
+              uplinkHosts: 1,
+              faultTimeoutMs: 20_000,
+            }
+          : {
+              ...prof,
+              rigs: 50_000,
+              rigsPerHost: 200,
+              sites: 10,
+              intervalMs: 10_000,
+              warmupMs: 15_000,
+              measureMs: 120_000,
+              faultAtMs: 30_000,
+              hardwareHosts: 10,
+              hardwareRigsPerHost: 2,
+              uplinkHosts: 1,
+              faultTimeoutMs: 300_000,
+            },
         log,
       );
     },

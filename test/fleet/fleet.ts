@@ -3,6 +3,8 @@
  * protocol to a real broker. `start()` forks the workers and connects every host (birth + online),
  * `go()` starts the reports, `stats()` collects counters and the report → ack latencies since the
  * previous call, `stop()` says `offline`/`shutdown` for every host and ends the workers.
+ * `injectFaults()` makes chosen hosts send a fault from their next report on (hardware fault on
+ * some rigs, or a cut uplink); `stats().faults` then gives the `ts` of each first faulty report.
  *
  *   const fleet = new Fleet({ url, hosts: 250, rigsPerHost: 200, intervalMs: 10_000, shape });
  *   await fleet.start(); fleet.go(); ...; const s = await fleet.stats(); await fleet.stop();
@@ -10,7 +12,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { RigSample } from '@hashwatch/protocol';
-import type { FromWorker, ToWorker, WorkerConfig, WorkerTotals } from './protocol.js';
+import type { FaultRecord, FaultSpec, FromWorker, ToWorker, WorkerConfig, WorkerTotals } from './protocol.js';
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
@@ -40,6 +42,8 @@ export interface FleetOptions {
 
 export interface FleetStats extends WorkerTotals {
   latenciesMs: number[];
+  /** Every injected fault whose first report has been sent (cumulative, not since the last call). */
+  faults: FaultRecord[];
 }
 
 interface WorkerHandle {
@@ -127,6 +131,28 @@ export class Fleet {
     await Promise.all(ready);
   }
 
+  /** Process ids of the worker processes (to measure the simulator's own CPU). */
+  pids(): number[] {
+    return this.workers.flatMap((w) => (w.proc.pid !== undefined ? [w.proc.pid] : []));
+  }
+
+  /** The name of host `i` (0-based over the whole fleet), as the workers name it. */
+  hostName(i: number): string {
+    return `${this.o.hostPrefix ?? 'h'}${i}`;
+  }
+
+  /** The site of host `i`: hosts are spread round-robin over the sites. */
+  siteOf(i: number): string {
+    const site = this.o.site ?? 'fleet';
+    const sites = this.o.sites ?? 1;
+    return sites > 1 ? `${site}${i % sites}` : site;
+  }
+
+  /** Each named host sends its fault from its next report on, until the end of the run. */
+  injectFaults(faults: FaultSpec[]): void {
+    for (const w of this.workers) this.post(w, { type: 'fault', faults });
+  }
+
   go(): void {
     for (const w of this.workers) this.post(w, { type: 'go' });
   }
@@ -157,6 +183,7 @@ export class Fleet {
       disconnects: 0,
       reportBytes: 0,
       latenciesMs: [],
+      faults: [],
     };
     for (const a of answers) {
       for (const k of Object.keys(a.totals) as Array<keyof WorkerTotals>) {
@@ -164,6 +191,7 @@ export class Fleet {
         else out[k] += a.totals[k];
       }
       for (const l of a.latenciesMs) out.latenciesMs.push(l);
+      for (const f of a.faults) out.faults.push(f);
     }
     return out;
   }

@@ -67,13 +67,60 @@ export function rigId(i: number): string {
   return `rig-${String(i).padStart(4, '0')}`;
 }
 
+/**
+ * A fault baked into a template (fault injection for the fleet benchmark):
+ * - `hardwareRigs`: these rig indexes lose all hashrate while still powered and reachable, pool
+ *   alive, uplink fine: every hashboard gone (the collector must say `hardware_fault`);
+ * - `uplinkDown`: the host's internet and pool probes time out and every rig's pool is dead with
+ *   no hashrate, rigs still reachable (the collector must say `connectivity_loss`).
+ */
+export interface TemplateFault {
+  hardwareRigs?: readonly number[];
+  uplinkDown?: boolean;
+}
+
+/** Every hashboard gone: no hashrate, still answering its API (so powered), pool alive. */
+function breakHashboards(sample: RigSample): void {
+  sample.hashrate_hs = 0;
+  if (sample.hashrate_avg_hs !== undefined) sample.hashrate_avg_hs = 0;
+  for (const b of sample.boards ?? []) {
+    b.ok = false;
+    if (b.chips_seen !== undefined) b.chips_seen = 0;
+    if (b.hashrate_hs !== undefined) b.hashrate_hs = 0;
+  }
+}
+
+/** The uplink is cut: the pool is dead (no share since the cut) and the rig has no work. */
+function cutPool(sample: RigSample): void {
+  sample.hashrate_hs = 0;
+  if (sample.hashrate_avg_hs !== undefined) sample.hashrate_avg_hs = 0;
+  for (const b of sample.boards ?? []) if (b.hashrate_hs !== undefined) b.hashrate_hs = 0;
+  for (const p of sample.pools ?? []) {
+    p.status = 'dead';
+    delete p.last_share_ts;
+  }
+}
+
+function uplinkDownProbe(p: ProbeResult): ProbeResult {
+  if (p.role !== 'internet' && p.role !== 'pool') return p;
+  const { latency_ms: _latency, ...rest } = p;
+  return { ...rest, ok: false, loss_ratio: 1, error_class: 'timeout' };
+}
+
 /** A pre-encoded report of `rigs` samples: `render(seq, tsMs)` gives the payload for one send. */
 export class ReportTemplate {
   readonly rigs: number;
   readonly bytes: number;
   private readonly parts: string[];
 
-  constructor(shape: RigSample, rigs: number, bootId: string, intervalMs: number, historical = false) {
+  constructor(
+    shape: RigSample,
+    rigs: number,
+    bootId: string,
+    intervalMs: number,
+    historical = false,
+    fault: TemplateFault = {},
+  ) {
     this.rigs = rigs;
     const report: Report = {
       v: 1,
@@ -86,6 +133,15 @@ export class ReportTemplate {
       agent: { spool_depth: 1, spool_bytes: 4096, spool_dropped_total: 0, poll_duration_ms: 420, errors: {} },
     };
     if (historical) report.historical = true;
+    for (const i of fault.hardwareRigs ?? []) {
+      const sample = report.rigs[i];
+      if (!sample) throw new Error(`Bench fault: rig index ${i} is outside the report's ${rigs} rigs`);
+      breakHashboards(sample);
+    }
+    if (fault.uplinkDown) {
+      for (const sample of report.rigs) cutPool(sample);
+      report.probes = report.probes.map(uplinkDownProbe);
+    }
     // Validate once with the real encoder: a template the collector would reject measures nothing.
     const encoded = encode('report', report, TS_SENTINEL);
     if (!encoded.ok) throw new Error(`Bench report template is invalid: ${encoded.error.message}`);

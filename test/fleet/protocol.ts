@@ -38,15 +38,41 @@ export interface WorkerTotals {
   reportBytes: number;
 }
 
+/**
+ * A fault to inject into one host from its next report on (and kept until the end):
+ * `hardware` = the listed rigs (indexes) lose all hashrate while powered and reachable;
+ * `uplink` = the host's internet and pool probes fail and every rig loses its pool.
+ */
+export interface FaultSpec {
+  host: string;
+  kind: 'hardware' | 'uplink';
+  /** Rig indexes (`hardware`); ignored for `uplink`, which hits every rig of the host. */
+  rigs: number[];
+}
+
+/** The first report that carried a fault. */
+export interface FaultRecord {
+  kind: FaultSpec['kind'];
+  site: string;
+  host: string;
+  /** Rig ids hit by the fault. */
+  rigs: string[];
+  /** `ts` of the first report carrying the fault (agent clock = this machine's clock, Unix ms). */
+  firstTs: number;
+  seq: number;
+}
+
 export type ToWorker =
   | { type: 'init'; config: WorkerConfig }
   | { type: 'go' }
   | { type: 'pause' }
   | { type: 'stats' }
+  | { type: 'fault'; faults: FaultSpec[] }
   | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready'; totals: WorkerTotals }
-  | { type: 'stats'; totals: WorkerTotals; latenciesMs: number[] }
+  /** `faults`: every fault of this worker whose first report has been sent so far. */
+  | { type: 'stats'; totals: WorkerTotals; latenciesMs: number[]; faults: FaultRecord[] }
   | { type: 'stopped' }
   | { type: 'error'; message: string };

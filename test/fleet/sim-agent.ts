@@ -7,6 +7,8 @@
  *
  * Two ways to send: `interval` (one report every `intervalMs`, random phase, like a real farm) and
  * `flood` (keep `maxInflight` reports unacknowledged at all times: the collector's throughput).
+ * `injectFault` swaps the report template for one with a fault baked in (see payload.ts) and
+ * records the `ts` of the first report that carries it.
  */
 import { randomUUID } from 'node:crypto';
 import { type AgentState, agentTopic, COLLECTOR_STATE_TOPIC, decode, encode } from '@hashwatch/protocol';
@@ -43,9 +45,20 @@ export interface SimAgentStats {
   disconnects: number;
 }
 
+/** A fault switched on with `injectFault`, and the first report that carried it. */
+export interface SimAgentFault {
+  kind: 'hardware' | 'uplink';
+  rigs: string[];
+  firstTs?: number;
+  seq?: number;
+}
+
 export class SimAgent {
   readonly bootId: string;
   private readonly o: SimAgentOptions;
+  /** What each report carries: the healthy template until a fault swaps it. */
+  private template: ReportTemplate;
+  private faultState: SimAgentFault | undefined;
   private client: MqttClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private phaseTimer: NodeJS.Timeout | undefined;
@@ -67,6 +80,31 @@ export class SimAgent {
   constructor(options: SimAgentOptions, bootId: string = randomUUID()) {
     this.o = options;
     this.bootId = bootId;
+    this.template = options.template;
+  }
+
+  get site(): string {
+    return this.o.site;
+  }
+
+  get host(): string {
+    return this.o.host;
+  }
+
+  /**
+   * From the next report on, send `template` (the same rigs with a fault baked in) instead of the
+   * healthy one. The first such report's `ts` and `seq` are kept (`fault`): the origin of the
+   * collector's state-change latency.
+   */
+  injectFault(template: ReportTemplate, kind: SimAgentFault['kind'], rigs: string[]): void {
+    if (template.rigs !== this.template.rigs) throw new Error('A fault template must keep the rig count');
+    this.template = template;
+    this.faultState = { kind, rigs };
+  }
+
+  /** The injected fault, once a report carrying it has been sent. */
+  get fault(): Readonly<SimAgentFault> | undefined {
+    return this.faultState?.firstTs !== undefined ? this.faultState : undefined;
   }
 
   private state(status: 'online' | 'offline', reason?: 'lost' | 'shutdown'): string {
@@ -79,7 +117,7 @@ export class SimAgent {
 
   private publishBirth(client: MqttClient): void {
     const now = Date.now();
-    const birth = encode('birth', birthFor(this.bootId, 1, this.o.template.rigs, this.o.intervalMs, now), now);
+    const birth = encode('birth', birthFor(this.bootId, 1, this.template.rigs, this.o.intervalMs, now), now);
     if (!birth.ok) throw new Error(`Bug: invalid birth: ${birth.error.message}`);
     client.publish(agentTopic(this.o.site, this.o.host, 'birth'), birth.value, { qos: 1, retain: true });
   }
@@ -163,7 +201,12 @@ export class SimAgent {
     const client = this.client;
     if (!client?.connected) return;
     const seq = this.seq++;
-    const payload = this.o.template.render(seq, Date.now() - (this.o.backdateMs ?? 0));
+    const ts = Date.now() - (this.o.backdateMs ?? 0);
+    const payload = this.template.render(seq, ts);
+    if (this.faultState && this.faultState.firstTs === undefined) {
+      this.faultState.firstTs = ts;
+      this.faultState.seq = seq;
+    }
     this.pending.set(seq, performance.now());
     this.s.sent++;
     client.publish(agentTopic(this.o.site, this.o.host, 'report'), payload, { qos: 1 });
@@ -186,7 +229,7 @@ export class SimAgent {
             if (sentAt === undefined) continue;
             this.pending.delete(seq);
             this.s.acked++;
-            this.s.ackedSamples += this.o.template.rigs;
+            this.s.ackedSamples += this.template.rigs;
             this.s.latenciesMs.push(t - sentAt);
           }
         }

@@ -2,8 +2,8 @@
  * A fleet worker process: runs many SimAgents (one MQTT connection each) and answers the
  * orchestrator over IPC. Started by fleet.ts with `fork()`; exits when the parent goes away.
  */
-import { ReportTemplate } from './payload.js';
-import type { FromWorker, ToWorker, WorkerConfig, WorkerTotals } from './protocol.js';
+import { ReportTemplate, rigId } from './payload.js';
+import type { FaultRecord, FaultSpec, FromWorker, ToWorker, WorkerConfig, WorkerTotals } from './protocol.js';
 import { SimAgent } from './sim-agent.js';
 
 let agents: SimAgent[] = [];
@@ -79,7 +79,34 @@ function stats(): void {
     t.disconnects += s.disconnects;
     for (const l of s.latenciesMs) latenciesMs.push(l);
   }
-  send({ type: 'stats', totals: t, latenciesMs });
+  const faults: FaultRecord[] = [];
+  for (const a of agents) {
+    const f = a.fault;
+    if (f?.firstTs === undefined || f.seq === undefined) continue;
+    faults.push({ kind: f.kind, site: a.site, host: a.host, rigs: f.rigs, firstTs: f.firstTs, seq: f.seq });
+  }
+  send({ type: 'stats', totals: t, latenciesMs, faults });
+}
+
+/** Swaps the template of the named hosts of this worker (hosts of other workers are ignored). */
+function inject(faults: FaultSpec[]): void {
+  const c = config;
+  if (!c) throw new Error('fault before init');
+  for (const spec of faults) {
+    const agent = agents.find((a) => a.host === spec.host);
+    if (!agent) continue;
+    const all = Array.from({ length: c.rigsPerHost }, (_, i) => i);
+    const rigs = spec.kind === 'uplink' ? all : spec.rigs;
+    const template = new ReportTemplate(
+      c.shape,
+      c.rigsPerHost,
+      agent.bootId,
+      c.intervalMs,
+      false,
+      spec.kind === 'uplink' ? { uplinkDown: true } : { hardwareRigs: rigs },
+    );
+    agent.injectFault(template, spec.kind, rigs.map(rigId));
+  }
 }
 
 async function stop(): Promise<void> {
@@ -96,6 +123,7 @@ process.on('message', (msg: ToWorker) => {
     else if (msg.type === 'go') for (const a of agents) a.go();
     else if (msg.type === 'pause') for (const a of agents) a.pause();
     else if (msg.type === 'stats') stats();
+    else if (msg.type === 'fault') inject(msg.faults);
     else if (msg.type === 'stop') stop().catch(fail);
   } catch (err) {
     fail(err);
