@@ -439,7 +439,7 @@ async function main(): Promise<void> {
               { rigsPerReport: 500, siteRigs: 5000 },
               { rigsPerReport: 200, siteRigs: 5000 },
             ],
-        quick ? 3 : 10,
+        quick ? 3 : 50,
       );
     },
   };

@@ -51,9 +51,12 @@ export function benchDiagnosis(
     const heapBytesPerRig = (process.memoryUsage().heapUsed - heap0) / (hosts * rigsPerReport);
     const exportedBytesPerRig = Buffer.byteLength(JSON.stringify(d.exportState())) / (hosts * rigsPerReport);
     const times: number[] = [];
+    // Round by round, every host once per interval as in a real site: advancing the clock per timed
+    // report instead made each host return from a silence, so every timed report opened a gap.
+    let report = reportAt(seq++, t0 + 3 * 10_000);
     for (let i = 0; i < timedReports; i++) {
-      const ts = t0 + (3 + i) * 10_000;
-      const report = reportAt(seq++, ts);
+      const ts = t0 + (3 + Math.floor(i / hosts)) * 10_000;
+      if (i > 0 && i % hosts === 0) report = reportAt(seq++, ts);
       const start = performance.now();
       d.observeReport('s', `h${i % hosts}`, report, ts + 50);
       times.push(performance.now() - start);
