@@ -159,7 +159,7 @@ export class DiagnosisRunner {
 
   private persist(): void {
     try {
-      saveDiagnosisState(this.store, this.diagnoser.exportState(), this.now());
+      saveDiagnosisState(this.store, this.diagnoser.exportStateJson(), this.now());
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'Could not save the diagnosis state');
     }

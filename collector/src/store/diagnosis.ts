@@ -133,10 +133,10 @@ export function applyDiagnosis(store: Store, outcome: Outcome, nowMs: number): v
   }
 }
 
-/** Persists the Diagnoser's memory (plain JSON from `exportState()`). */
-export function saveDiagnosisState(store: Store, state: unknown, nowMs: number): void {
+/** Persists the Diagnoser's memory: the JSON text of `exportStateJson()`. */
+export function saveDiagnosisState(store: Store, stateJson: string, nowMs: number): void {
   try {
-    stmts(store).saveState.run(nowMs, JSON.stringify(state));
+    stmts(store).saveState.run(nowMs, stateJson);
   } catch (err) {
     throw toStoreError(err, 'saving the diagnosis state');
   }

@@ -188,7 +188,8 @@ describe('Diagnoser state', () => {
     a.observeBirth('s', 'h', birth(), T0 - 1000);
     feed(a, 0, 14);
     const b = new Diagnoser();
-    b.importState(JSON.parse(JSON.stringify(a.exportState())));
+    expect(JSON.parse(a.exportStateJson())).toEqual(JSON.parse(JSON.stringify(a.exportState())));
+    b.importState(JSON.parse(a.exportStateJson()));
     expect(b.exportState()).toEqual(a.exportState());
     expect(feed(b, 14, 30)).toEqual(feed(a, 14, 30));
     expect(() => b.importState({ ...a.exportState(), version: 2 as 1 })).toThrow(/version/);
