@@ -101,6 +101,13 @@ export class FaultProxy {
   }
 
   private accept(client: net.Socket): void {
+    if (this.modeValue === 'cut') {
+      // Refused: the listener stays bound through a cut (closing it let another process take the
+      // port before the uplink came back: EADDRINUSE in a loaded CI run), so reset at once instead.
+      client.on('error', () => {});
+      client.resetAndDestroy();
+      return;
+    }
     this.stats.connections++;
     const pair: Pair = { client, upstream: null, timers: new Set(), held: [] };
     this.pairs.add(pair);
@@ -168,7 +175,7 @@ export class FaultProxy {
     }
   }
 
-  /** Bytes flow again (re-listens on the same port after a cut). */
+  /** Bytes flow again. */
   async pass(): Promise<void> {
     const wasHung = this.modeValue === 'hang';
     this.modeValue = 'pass';
@@ -187,11 +194,11 @@ export class FaultProxy {
     if (!this.server) await this.listen(this.boundPort);
   }
 
-  /** The uplink is gone: existing connections die, new ones are refused. */
+  /** The uplink is gone: existing connections die, new ones are reset as soon as they connect. */
   async cut(): Promise<void> {
+    if (!this.server) await this.listen(this.boundPort);
     this.modeValue = 'cut';
     this.dropAll();
-    await this.closeListener();
   }
 
   /** Connections stay up, nothing moves. */
