@@ -3,7 +3,26 @@
  * way a device loses power and comes back, and that destroys every connection it accepted when it
  * stops. Used by every simulated part.
  */
+import { readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
+
+/**
+ * Ports below the kernel's ephemeral range. A simulated device that loses power closes its port
+ * and binds it again later; a port from the ephemeral range (what `listen(0)` hands out) can be
+ * taken meanwhile as the local port of any outgoing connection on the machine (EADDRINUSE seen in
+ * a loaded CI run during a 2-min cut). Below the range only another listener can take it.
+ */
+function stablePortRange(): [number, number] {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 11_024) return [low - 10_000, low];
+  } catch {
+    // not Linux: fall through
+  }
+  return [20_000, 30_000];
+}
+
+const PORT_RANGE = stablePortRange();
 
 export class SwitchableListener {
   private server: Server | undefined;
@@ -17,9 +36,26 @@ export class SwitchableListener {
     return this.server !== undefined;
   }
 
-  /** Starts listening on 127.0.0.1 (port 0 the first time, the same port afterwards). */
+  /**
+   * Starts listening on 127.0.0.1: the first time on a free port below the ephemeral range (see
+   * `stablePortRange`), the same port afterwards.
+   */
   async open(): Promise<void> {
     if (this.server) return;
+    if (this.port !== 0) return this.bind(this.port);
+    const [low, high] = PORT_RANGE;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = low + Math.floor(Math.random() * (high - low));
+      try {
+        return await this.bind(port);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+    return this.bind(0);
+  }
+
+  private async bind(port: number): Promise<void> {
     const server = this.create();
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -29,7 +65,7 @@ export class SwitchableListener {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => {
+      server.listen(port, '127.0.0.1', () => {
         server.off('error', reject);
         resolve();
       });
