@@ -7,6 +7,7 @@
  */
 import type { Birth, Report, RigSample } from '@hashwatch/protocol';
 import type { Presence } from '../src/diagnoser.js';
+import { prng } from '../src/scenario/generate.js';
 import { NOMINAL, type ProbeSet, probes, sample, T0 } from './helpers.js';
 
 export const INTERVAL = 10_000;
@@ -18,18 +19,6 @@ export type FleetEvent =
   | { kind: 'tick'; nowMs: number }
   /** A collector restart: carry the state over through exportState()/importState(). */
   | { kind: 'restart' };
-
-/** mulberry32: small, seeded, the same on every platform. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mode = 'ok' | 'slow' | 'dead' | 'pool' | 'gone' | 'off' | 'missing' | 'noise';
 
@@ -71,7 +60,7 @@ export interface FleetShape {
 }
 
 export function randomFleet(seed: number, shape: FleetShape): FleetEvent[] {
-  const rand = rng(seed);
+  const rand = prng(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const chance = (p: number) => rand() < p;
