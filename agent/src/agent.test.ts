@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decode, exampleRigSample } from '@hashwatch/protocol';
+import { decode, exampleRigSample, LIMITS } from '@hashwatch/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, type PollFn, splitSamples } from './agent.js';
 import { parseConfig } from './config.js';
@@ -72,6 +72,33 @@ describe('Agent', () => {
     expect(reports.map((r) => r.probes.length)).toEqual([1, 0, 0]);
     expect(new Set(reports.flatMap((r) => r.rigs.map((s) => s.rig))).size).toBe(2500);
     expect(reports[0]?.agent?.errors['poll_timeout']).toBe(2);
+  });
+
+  it('splits a report of fewer than 1000 rigs that would exceed the payload limit, without losing a seq', async () => {
+    // 800 rigs with a 512-character pool URL each: about 1.2 MB as one report, over the 1 MiB limit.
+    const url = `stratum+tcp://${'p'.repeat(480)}.example.org:3333`.slice(0, 512);
+    const agent = await offlineAgent(async (_r, _p, o) => ({
+      rigs: Array.from({ length: 800 }, (_, i) => {
+        const s = exampleRigSample(o.now(), `rig-${i}`);
+        return { ...s, pools: (s.pools ?? []).map((p) => ({ ...p, url })) };
+      }),
+      probes: [probe(o.now())],
+      durationMs: 1,
+      errors: {},
+    }));
+    const out = await agent.runRound();
+    if (out.kind !== 'done') throw new Error(JSON.stringify(out));
+    expect(out.seqs.length).toBeGreaterThan(1);
+    expect(out.seqs).toEqual(out.seqs.map((_, i) => i));
+    const rows = agent.spool.nextBatch(10, Number.MAX_SAFE_INTEGER);
+    expect(rows.map((r) => r.seq)).toEqual(out.seqs);
+    for (const r of rows) expect(r.size).toBeLessThanOrEqual(LIMITS.maxPayloadBytes);
+    const rigs = rows.flatMap((r) => {
+      const res = decode('report', r.payload, Date.now());
+      if (!res.ok) throw new Error(res.error.message);
+      return res.value.rigs.map((x) => x.rig);
+    });
+    expect(new Set(rigs).size).toBe(800);
   });
 
   it('keeps byte-heavy reports under the payload limit', () => {

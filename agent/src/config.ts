@@ -70,7 +70,10 @@ export const SpoolConfig = Type.Object(
 
 export const ReplayConfig = Type.Object(
   {
-    /** Backlog reports sent per second after an outage (live reports are never held back). */
+    /**
+     * Backlog reports sent per second after an outage (live reports are never held back; this
+     * boot's unsent reports go before older boots' backlog).
+     */
     rate_per_s: Type.Number({ minimum: 0.1, maximum: 10_000, default: 20 }),
     /** Backlog reports sent but not yet acknowledged by the collector, at most. */
     max_inflight: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),

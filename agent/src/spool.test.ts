@@ -92,13 +92,61 @@ describe('Spool', () => {
     expect(second.open(BOOT_B, T0 + 5000)).toBe(0);
     expect(second.depth()).toBe(2);
     second.append(row(BOOT_B, 0, T0 + 5000), T0 + 5000);
-    // Sent-but-unacked rows of the old process are due again, in their original order.
-    expect(second.nextBatch(10, 0).map((r) => `${r.bootId.slice(0, 1)}${r.seq}`)).toEqual(['a0', 'a2', 'b0']);
+    // Sent-but-unacked rows of the old process are due again, in their original order, after
+    // this boot's own report.
+    expect(second.nextBatch(10, 0).map((r) => `${r.bootId.slice(0, 1)}${r.seq}`)).toEqual(['b0', 'a0', 'a2']);
     second.close();
 
     // Reopening with a boot id that has rows continues after its highest seq: never a reused key.
     const third = makeSpool();
     expect(third.open(BOOT_B, T0 + 6000)).toBe(1);
+  });
+
+  it("puts this boot's reports ahead of an older boot's backlog, and still replays that backlog in order", () => {
+    const before = makeSpool();
+    before.open(BOOT_A, T0);
+    for (let seq = 0; seq < 200; seq++) before.append(row(BOOT_A, seq, T0 + seq * 1000), T0 + seq * 1000);
+    before.close();
+
+    // A restart: the new boot's first reports are spooled before the connection is up.
+    const now = T0 + 600_000;
+    const spool = makeSpool();
+    spool.open(BOOT_B, now);
+    spool.append(row(BOOT_B, 0, now), now);
+    spool.append(row(BOOT_B, 1, now + 1000), now + 1000);
+    const key = (r: SpoolRow) => `${r.bootId.slice(0, 1)}${r.seq}`;
+    // The first pump tick after connecting has room for one report: it is the new boot's.
+    expect(spool.nextBatch(1, 0).map(key)).toEqual(['b0']);
+    expect(spool.nextBatch(4, 0).map(key)).toEqual(['b0', 'b1', 'a0', 'a1']);
+
+    // Replaying the whole backlog in batches (acked as it goes) visits every old row once, in order.
+    const order: string[] = [];
+    for (let batch = spool.nextBatch(7, now); batch.length > 0; batch = spool.nextBatch(7, now)) {
+      spool.markSent(batch, now + 1);
+      order.push(...batch.map(key));
+      for (const r of batch) spool.ack(r.bootId, [[r.seq, r.seq]]);
+      // A report of this boot that comes up mid-replay (its ack timed out) overtakes the rest.
+      if (order.length === 70) spool.append(row(BOOT_B, 2, now + 2000), now + 2000);
+    }
+    expect(order.slice(0, 2)).toEqual(['b0', 'b1']);
+    const old = order.filter((k) => k.startsWith('a'));
+    expect(old).toEqual(Array.from({ length: 200 }, (_, seq) => `a${seq}`));
+    expect(order.indexOf('b2')).toBe(70);
+    expect(spool.depth()).toBe(0);
+  });
+
+  it("puts this boot's reports held in memory ahead of an older boot's backlog too", () => {
+    const before = makeSpool();
+    before.open(BOOT_A, T0);
+    for (let seq = 0; seq < 3; seq++) before.append(row(BOOT_A, seq), T0);
+    before.close();
+    // The disk fills up right after the restart: the new boot's reports stay in memory.
+    const spool = makeSpool({ maxPageCount: 8, memoryMaxReports: 5 });
+    spool.open(BOOT_B, T0 + 5000);
+    for (let seq = 0; seq < 4; seq++) spool.append(row(BOOT_B, seq, T0 + 5000, 8000), T0 + 5000);
+    expect(spool.memoryDepth()).toBeGreaterThan(0);
+    const order = spool.nextBatch(100, 0).map((r) => `${r.bootId.slice(0, 1)}${r.seq}`);
+    expect(order).toEqual(['b0', 'b1', 'b2', 'b3', 'a0', 'a1', 'a2']);
   });
 
   it('drops the oldest rows past max_bytes, counts them, and keeps the counter across restarts', () => {

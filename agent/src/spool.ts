@@ -3,8 +3,11 @@
  * published, and leaves only when the collector acknowledges it. It is the source of truth for
  * delivery; the MQTT client holds nothing but in-flight packets.
  *
- * Rows are keyed by (boot_id, seq) and replayed in insertion order. The spool is bounded by bytes
- * and by age (oldest dropped first, counted, logged). A disk that refuses writes (full, I/O error,
+ * Rows are keyed by (boot_id, seq). Replay takes this process's boot first (seq order), then the
+ * older boots in insertion order: a restart after a long outage must not queue the new boot's
+ * reports behind the previous boot's backlog (the collector acks exact seq ranges per boot, so
+ * the newer boot overtaking the older one is safe). The spool is bounded by bytes and by age
+ * (oldest dropped first, counted, logged). A disk that refuses writes (full, I/O error,
  * read-only) never throws out of here: the report is kept in a bounded in-memory queue, the
  * failure is counted and logged, and writes are retried on the next append.
  */
@@ -100,7 +103,8 @@ export class Spool {
     oldest: Stmt;
     deleteId: Stmt;
     deleteOlder: Stmt;
-    batch: Stmt;
+    batchCurrent: Stmt;
+    batchOlder: Stmt;
     markSent: Stmt;
     resetSent: Stmt;
     markResend: Stmt;
@@ -156,6 +160,11 @@ export class Spool {
       // FULL: the insert that precedes publishing must survive a power cut.
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
+      // better-sqlite3 builds SQLite with a 16 MB page cache; the spool reads each row once (replay)
+      // and writes it once, so a cache only has to hold one transaction's pages: 2 MiB covers the
+      // largest report (1 MiB) without spilling, and keeps a day of replayed backlog from filling
+      // the agent's memory with pages it will not read again.
+      db.pragma('cache_size = -2048');
       if (this.options.maxPageCount !== undefined) db.pragma(`max_page_count = ${this.options.maxPageCount}`);
       db.exec(SCHEMA);
       const stats = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM spool').get() as {
@@ -171,8 +180,13 @@ export class Spool {
         oldest: db.prepare('SELECT id, ts, size FROM spool ORDER BY id LIMIT ?'),
         deleteId: db.prepare('DELETE FROM spool WHERE id = ?'),
         deleteOlder: db.prepare('DELETE FROM spool WHERE ts < ? RETURNING size'),
-        batch: db.prepare(
-          'SELECT boot_id AS bootId, seq, ts, size, payload FROM spool WHERE sent_ms IS NULL OR sent_ms < ? ORDER BY id LIMIT ?',
+        // Two queries rather than one ORDER BY (boot_id = ?): each walks an index in order and stops
+        // at the limit, where the single query sorts every due row of a day's backlog per pump tick.
+        batchCurrent: db.prepare(
+          'SELECT boot_id AS bootId, seq, ts, size, payload FROM spool WHERE boot_id = ? AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY seq LIMIT ?',
+        ),
+        batchOlder: db.prepare(
+          'SELECT boot_id AS bootId, seq, ts, size, payload FROM spool WHERE boot_id <> ? AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY id LIMIT ?',
         ),
         markSent: db.prepare('UPDATE spool SET sent_ms = ? WHERE boot_id = ? AND seq = ?'),
         resetSent: db.prepare('UPDATE spool SET sent_ms = NULL WHERE sent_ms IS NOT NULL'),
@@ -227,14 +241,16 @@ export class Spool {
 
   /**
    * Commits a report before it is published. Then enforces the byte and age bounds. Never throws.
-   * `sentMs` marks the row as already handed to the publisher (the live path) at that time.
+   * `sentMs` marks the row as already handed to the publisher (the live path) at that time, in
+   * the same commit: a separate `markSent` would rewrite the whole row (the payload comes before
+   * `sent_ms`) and fsync again, every round.
    */
-  append(row: SpoolRow, nowMs: number): AppendOutcome {
+  append(row: SpoolRow, nowMs: number, sentMs: number | null = null): AppendOutcome {
     if (!this.db && nowMs - this.lastOpenAttemptMs >= REOPEN_INTERVAL_MS) this.tryOpen(nowMs);
     this.flushMemory();
     let outcome: AppendOutcome = 'disk';
-    if (this.memory.size > 0 || !this.writeRow(row, null)) {
-      outcome = this.keepInMemory({ ...row, sentMs: null });
+    if (this.memory.size > 0 || !this.writeRow(row, sentMs)) {
+      outcome = this.keepInMemory({ ...row, sentMs });
     }
     this.enforceBounds(nowMs);
     return outcome;
@@ -362,25 +378,38 @@ export class Spool {
   }
 
   /**
-   * Up to `limit` reports due for (re)sending, oldest first: never sent in this connection, or
-   * sent before `resendBeforeMs` without an ack. Does not mark them; call `markSent`.
+   * Up to `limit` reports due for (re)sending: never sent in this connection, or sent before
+   * `resendBeforeMs` without an ack. This boot's reports come first, in seq order (the ones
+   * spooled before the connection came up, or whose ack timed out), then older boots' backlog,
+   * oldest first; reports held in memory follow the disk rows of their boot. Does not mark
+   * them; call `markSent`.
    */
   nextBatch(limit: number, resendBeforeMs: number): SpoolRow[] {
     const out: SpoolRow[] = [];
     if (limit <= 0) return out;
-    if (this.stmts) {
-      try {
-        out.push(...(this.stmts.batch.all(resendBeforeMs, limit) as SpoolRow[]));
-      } catch (err) {
-        this.counts.spool_io_error++;
-        this.options.log.error({ err: (err as Error).message }, 'Spool read failed');
-      }
+    const due = (row: MemRow) => row.sentMs === null || row.sentMs < resendBeforeMs;
+    this.readDisk(out, 'batchCurrent', resendBeforeMs, limit);
+    for (const row of this.memory.values()) {
+      if (out.length >= limit) return out;
+      if (row.bootId === this.bootId && due(row)) out.push(row);
     }
+    this.readDisk(out, 'batchOlder', resendBeforeMs, limit);
     for (const row of this.memory.values()) {
       if (out.length >= limit) break;
-      if (row.sentMs === null || row.sentMs < resendBeforeMs) out.push(row);
+      if (row.bootId !== this.bootId && due(row)) out.push(row);
     }
     return out;
+  }
+
+  private readDisk(out: SpoolRow[], which: 'batchCurrent' | 'batchOlder', resendBeforeMs: number, limit: number): void {
+    if (!this.stmts || out.length >= limit) return;
+    try {
+      const rows = this.stmts[which].all(this.bootId, resendBeforeMs, limit - out.length) as SpoolRow[];
+      for (const row of rows) out.push(row);
+    } catch (err) {
+      this.counts.spool_io_error++;
+      this.options.log.error({ err: (err as Error).message }, 'Spool read failed');
+    }
   }
 
   /** Records that these reports were handed to MQTT at `nowMs` (they are now in flight). */

@@ -3,13 +3,14 @@
  * outages, full spools, reconnect storms, commands and garbage.
  */
 import { rmSync } from 'node:fs';
+import { encode, exampleReport } from '@hashwatch/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import type { AgentConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
-import { Acker, waitFor } from './helpers/acker.js';
+import { Spool } from '../src/spool.js';
+import { brokerWithAcker, waitFor } from './helpers/acker.js';
 import { fakePoll, testConfig } from './helpers/agent.js';
-import { TestBroker } from './helpers/broker.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -17,12 +18,7 @@ afterEach(async () => {
 });
 
 async function setup(over: Record<string, unknown> = {}, rigCount = 3) {
-  const broker = new TestBroker();
-  await broker.start();
-  cleanups.push(() => broker.stop());
-  const acker = new Acker(broker.url);
-  await acker.start();
-  cleanups.push(() => acker.stop());
+  const { broker, acker } = await brokerWithAcker(cleanups);
   const config: AgentConfig = testConfig(broker.url, over);
   cleanups.push(() => rmSync(config.data_dir, { recursive: true, force: true }));
   const agent = new Agent({ config, log: silentLogger(), poll: fakePoll(rigCount) });
@@ -71,6 +67,48 @@ describe('agent delivery through a real broker', () => {
     const last = acker.received[acker.received.length - 1]?.report;
     expect(last?.agent?.spool_depth).toBeGreaterThanOrEqual(0);
     expect(agent.publisher.stats().publishLatencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("after a restart, the new boot's first report overtakes the previous boot's backlog, which still replays in order", async () => {
+    const { broker, acker } = await brokerWithAcker(cleanups);
+    // 40 backlog reports at 10/s take 4 s: the old order put the new boot's report behind all of them.
+    const config = testConfig(broker.url, { replay: { rate_per_s: 10, max_inflight: 20, ack_timeout_ms: 10_000 } });
+    cleanups.push(() => rmSync(config.data_dir, { recursive: true, force: true }));
+    const oldBoot = 'dddddddd-0000-4000-8000-000000000004';
+    const backlog = 40;
+    const now = Date.now();
+    const previous = new Spool({
+      dir: config.data_dir,
+      maxBytes: config.spool.max_bytes,
+      maxAgeMs: config.spool.max_age_s * 1000,
+      memoryMaxReports: 0,
+      log: silentLogger(),
+    });
+    previous.open(oldBoot, now);
+    for (let seq = 0; seq < backlog; seq++) {
+      const ts = now - (backlog - seq) * 1000;
+      const out = encode('report', { ...exampleReport(ts, 2, seq), boot_id: oldBoot }, now);
+      if (!out.ok) throw new Error(out.error.message);
+      previous.append({ bootId: oldBoot, seq, ts, size: Buffer.byteLength(out.value), payload: out.value }, now);
+    }
+    previous.close();
+
+    const agent = new Agent({ config, log: silentLogger(), poll: fakePoll(2) });
+    cleanups.push(() => agent.stop());
+    agent.start({ schedule: false });
+    // The first round ends before the MQTT connection is up, so its report waits in the spool.
+    expect(await agent.runRound()).toEqual({ kind: 'done', seqs: [0] });
+    expect(agent.publisher.connected).toBe(false);
+    await waitFor(() => acker.keys(agent.bootId).size === 1, 5000, "the new boot's first report");
+    expect(acker.keys(oldBoot).size).toBeLessThan(10);
+
+    await waitFor(() => agent.spool.depth() === 0, 15_000, 'backlog replayed and acked');
+    const firstSeen: number[] = [];
+    for (const r of acker.received) {
+      if (r.report.boot_id === oldBoot && !firstSeen.includes(r.report.seq)) firstSeen.push(r.report.seq);
+    }
+    expect(firstSeen).toEqual(Array.from({ length: backlog }, (_, seq) => seq));
+    expect(acker.rejected).toEqual([]);
   });
 
   it('resends after a silent collector: unacked reports are sent again after the ack timeout', async () => {

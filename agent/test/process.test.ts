@@ -10,8 +10,7 @@ import { type AgentState, decode } from '@hashwatch/protocol';
 import Database from 'better-sqlite3';
 import { connect } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Acker, waitFor } from './helpers/acker.js';
-import { TestBroker } from './helpers/broker.js';
+import { brokerWithAcker, waitFor } from './helpers/acker.js';
 import { AgentProcess } from './helpers/child.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -61,12 +60,7 @@ function spooledSeqs(dataDir: string, bootId: string): number[] {
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'hw-agent-proc-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const broker = new TestBroker();
-  await broker.start();
-  cleanups.push(() => broker.stop());
-  const acker = new Acker(broker.url);
-  await acker.start();
-  cleanups.push(() => acker.stop());
+  const { broker, acker } = await brokerWithAcker(cleanups);
   return { dir, broker, acker };
 }
 

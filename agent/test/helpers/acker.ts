@@ -4,6 +4,7 @@
  */
 import { type Ack, decode, encode, type Report } from '@hashwatch/protocol';
 import { connect, type MqttClient } from 'mqtt';
+import { TestBroker } from './broker.js';
 
 export interface Received {
   site: string;
@@ -90,4 +91,18 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, what:
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * A loopback broker with an acker on it, their stops pushed onto `cleanups` (which the caller runs
+ * last-in first-out after each test).
+ */
+export async function brokerWithAcker(cleanups: Array<() => unknown>): Promise<{ broker: TestBroker; acker: Acker }> {
+  const broker = new TestBroker();
+  await broker.start();
+  cleanups.push(() => broker.stop());
+  const acker = new Acker(broker.url);
+  await acker.start();
+  cleanups.push(() => acker.stop());
+  return { broker, acker };
 }
