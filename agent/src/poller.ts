@@ -45,10 +45,23 @@ export interface PollRoundResult {
 /** Extra time the hard per-rig cutoff allows past the reader's own deadline. */
 const RIG_CUTOFF_SLACK_MS = 50;
 
-async function pollOne(target: RigTarget, options: PollRoundOptions, roundSignal: AbortSignal): Promise<RigSample> {
+/**
+ * The abort controller a worker hands to its readers, following the round's signal. One per
+ * worker rather than per rig (an AbortController is one of the larger allocations of a rig poll);
+ * a cutoff aborts it, and the worker then takes a fresh one for its next rig.
+ */
+function followRound(roundSignal: AbortSignal): { controller: AbortController; release: () => void } {
   const controller = new AbortController();
+  if (roundSignal.aborted) {
+    controller.abort();
+    return { controller, release: () => {} };
+  }
   const onAbort = (): void => controller.abort();
   roundSignal.addEventListener('abort', onAbort, { once: true });
+  return { controller, release: () => roundSignal.removeEventListener('abort', onAbort) };
+}
+
+async function pollOne(target: RigTarget, options: PollRoundOptions, controller: AbortController): Promise<RigSample> {
   let timer: NodeJS.Timeout | undefined;
   // The reader has its own deadline; this cutoff is the guarantee in case a reader ignores it.
   const cutoff = new Promise<RigSample>((resolve) => {
@@ -64,7 +77,6 @@ async function pollOne(target: RigTarget, options: PollRoundOptions, roundSignal
     return await Promise.race([read, cutoff]);
   } finally {
     clearTimeout(timer);
-    roundSignal.removeEventListener('abort', onAbort);
   }
 }
 
@@ -76,15 +88,24 @@ export async function pollRound(
 ): Promise<PollRoundResult> {
   const started = performance.now();
   const roundSignal = options.signal ?? new AbortController().signal;
-  // Every in-flight rig poll and probe listens on the round's signal (and removes itself after):
+  // Every worker and probe listens on the round's signal (and removes itself after):
   // many listeners at once is the design, not a leak.
   setMaxListeners(0, roundSignal);
   const samples: RigSample[] = new Array(rigs.length);
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < rigs.length) {
-      const i = next++;
-      samples[i] = await pollOne(rigs[i] as RigTarget, options, roundSignal);
+    let follower = followRound(roundSignal);
+    try {
+      while (next < rigs.length) {
+        const i = next++;
+        if (follower.controller.signal.aborted && !roundSignal.aborted) {
+          follower.release();
+          follower = followRound(roundSignal);
+        }
+        samples[i] = await pollOne(rigs[i] as RigTarget, options, follower.controller);
+      }
+    } finally {
+      follower.release();
     }
   };
   const workers = Math.max(1, Math.min(Math.floor(options.concurrency), rigs.length));

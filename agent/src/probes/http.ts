@@ -1,7 +1,9 @@
 /**
- * `http` probe: GET a URL with fetch. Any HTTP status counts as reachable (a 404 or 503 still
- * proves the path across the internet works); only a failure to get a status line is a failure.
+ * `http` probe: GET a URL (agent/src/http-get.ts: a fresh connection per attempt, so each attempt
+ * tests the whole path). Any HTTP status counts as reachable (a 404 or 503 still proves the path
+ * across the internet works); only a failure to get a status line is a failure.
  */
+import { httpGet } from '../http-get.js';
 import type { Probe } from '../targets.js';
 import { classifyProbeError, errorText, runAttempts } from './attempt.js';
 
@@ -11,15 +13,9 @@ export const httpProbe: Probe = {
     return runAttempts(target, signal, options, async (s) => {
       const started = performance.now();
       try {
-        const res = await fetch(target.address, {
-          signal: s,
-          redirect: 'manual',
-          headers: { 'user-agent': 'hashwatch/0.1' },
-        });
-        const latencyMs = performance.now() - started;
-        // The body is not needed; cancel it so the connection is released.
-        await res.body?.cancel().catch(() => {});
-        return { ok: true, latencyMs };
+        // The status line is the answer; the body is not read. Redirects are not followed.
+        await httpGet(target.address, { signal: s, headers: { 'user-agent': 'hashwatch/0.1' }, maxBodyBytes: 0 });
+        return { ok: true, latencyMs: performance.now() - started };
       } catch (err) {
         if (err instanceof TypeError && /Invalid URL|Failed to parse URL/i.test(errorText(err))) {
           return { ok: false, errorClass: 'other', message: `Address "${target.address}" is not a URL` };

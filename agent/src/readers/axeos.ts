@@ -4,14 +4,15 @@
  * `uptimeSeconds` and the stratum settings. Config keys: see README.md.
  */
 import type { FirmwareError, PoolReading, RigSample, TempReading } from '@hashwatch/protocol';
+import { httpGet } from '../http-get.js';
 import type { PollOptions, RigReader, RigTarget } from '../targets.js';
 import { withMeter } from './meter.js';
 import {
   classifyNetError,
   compact,
   counter,
-  deadline,
   describeError,
+  errorCode,
   errorSample,
   Flags,
   fanRpm,
@@ -22,6 +23,7 @@ import {
   str,
   tempC,
   text,
+  withDeadline,
 } from './sample.js';
 
 export const AXEOS_DEFAULT_PORT = 80;
@@ -111,17 +113,18 @@ async function pollAxeos(target: RigTarget, signal: AbortSignal, options: PollOp
   const url = `http://${host}:${port}/api/system/info`;
   let body: string;
   try {
-    const res = await fetch(url, {
-      signal: deadline(signal, options.timeoutMs),
-      headers: { accept: 'application/json' },
-    });
-    body = await res.text();
-    if (!res.ok) return errorSample(target.id, options.now(), 'protocol', `AxeOS ${url} answered HTTP ${res.status}`);
+    const res = await withDeadline(signal, options.timeoutMs, (s) =>
+      httpGet(url, { signal: s, headers: { accept: 'application/json' }, maxBodyBytes: MAX_REPLY_BYTES }),
+    );
+    if (res.status < 200 || res.status > 299) {
+      return errorSample(target.id, options.now(), 'protocol', `AxeOS ${url} answered HTTP ${res.status}`);
+    }
+    body = res.body;
   } catch (err) {
+    if (errorCode(err) === 'ERR_BODY_TOO_LARGE') {
+      return errorSample(target.id, options.now(), 'invalid_reply', `AxeOS ${url} reply is larger than 1 MiB`);
+    }
     return errorSample(target.id, options.now(), classifyNetError(err), `AxeOS ${url}: ${describeError(err)}`);
-  }
-  if (body.length > MAX_REPLY_BYTES) {
-    return errorSample(target.id, options.now(), 'invalid_reply', `AxeOS ${url} reply is larger than 1 MiB`);
   }
   let info: unknown;
   try {

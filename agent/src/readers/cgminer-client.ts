@@ -18,22 +18,38 @@ export interface CgminerRequest {
   /** `summary`, or several joined with `+` for firmware that supports multi-commands. */
   command: string;
   parameter?: string;
-  /** Aborting it (deadline or shutdown) ends the request with a `timeout` error. */
+  /** Aborting it (the poller's cutoff, shutdown) ends the request with a `timeout` error. */
   signal: AbortSignal;
+  /**
+   * `performance.now()` by which the reply must be complete, else a `timeout` error. A plain
+   * timer rather than a deadline signal: an AbortController per rig and round is a tenth of the
+   * poll round's allocations.
+   */
+  deadline?: number;
 }
+
+/**
+ * One read buffer shared by every request: libuv reads into it and `onData` consumes each read
+ * before the next one can happen (one thread), copying only what has to outlive the callback.
+ * Saves a Buffer and a trip through the stream machinery per read, on 200 rigs every round.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** Sends one command and collects the reply. Never throws. */
 export function cgminerRequest(req: CgminerRequest): Promise<WireResult> {
   return new Promise<WireResult>((resolve) => {
+    // Reads that did not end the reply, copied out of READ_BUFFER.
     const chunks: Buffer[] = [];
     let bytes = 0;
     let connected = false;
     let settled = false;
     const where = `${req.host}:${req.port}`;
 
+    let timer: NodeJS.Timeout | undefined;
     const finish = (result: WireResult): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       req.signal.removeEventListener('abort', onAbort);
       socket.destroy();
       resolve(result);
@@ -44,31 +60,37 @@ export function cgminerRequest(req: CgminerRequest): Promise<WireResult> {
       else if (bytes === 0) fail('timeout', `Rig API ${where} accepted the connection but did not answer in time`);
       else fail('timeout', `Rig API ${where} started a reply (${bytes} bytes) but did not finish it in time`);
     };
-    const replyText = (): string => Buffer.concat(chunks).toString('utf8');
+    const replyText = (): string => Buffer.concat(chunks, bytes).toString('utf8');
+    const onData = (nread: number, buf: Buffer): boolean => {
+      if (settled) return false;
+      const nul = buf.subarray(0, nread).indexOf(0);
+      const end = nul >= 0 ? nul : nread;
+      bytes += end;
+      if (bytes > MAX_REPLY_BYTES) {
+        fail('invalid_reply', `Rig API ${where} sent more than ${MAX_REPLY_BYTES} bytes; not a cgminer reply`);
+      } else if (nul >= 0 && chunks.length === 0) {
+        // The whole reply in one read (the usual case): decode it straight from the read buffer.
+        finish({ ok: true, text: buf.toString('utf8', 0, end) });
+      } else {
+        chunks.push(Buffer.from(buf.subarray(0, end)));
+        if (nul >= 0) finish({ ok: true, text: replyText() });
+      }
+      return true;
+    };
 
-    const socket = net.connect({ host: req.host, port: req.port });
-    if (req.signal.aborted) {
+    const socket = net.connect({ host: req.host, port: req.port, onread: { buffer: READ_BUFFER, callback: onData } });
+    const leftMs = req.deadline === undefined ? Number.POSITIVE_INFINITY : req.deadline - performance.now();
+    if (req.signal.aborted || leftMs <= 0) {
       onAbort();
       return;
     }
     req.signal.addEventListener('abort', onAbort, { once: true });
-    socket.setNoDelay(true);
+    if (leftMs !== Number.POSITIVE_INFINITY) timer = setTimeout(onAbort, leftMs);
     socket.on('connect', () => {
       connected = true;
       const body: Record<string, string> = { command: req.command };
       if (req.parameter !== undefined) body.parameter = req.parameter;
       socket.write(JSON.stringify(body));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      const nul = chunk.indexOf(0);
-      const part = nul >= 0 ? chunk.subarray(0, nul) : chunk;
-      chunks.push(part);
-      bytes += part.length;
-      if (bytes > MAX_REPLY_BYTES) {
-        fail('invalid_reply', `Rig API ${where} sent more than ${MAX_REPLY_BYTES} bytes; not a cgminer reply`);
-      } else if (nul >= 0) {
-        finish({ ok: true, text: replyText() });
-      }
     });
     socket.on('end', () => {
       if (bytes === 0) fail('protocol', `Rig API ${where} closed the connection without answering`);

@@ -38,11 +38,16 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The records of a section (`SUMMARY`, `STATS`, …) of a single-command reply. */
-export function section(reply: unknown, name: string): Obj[] {
+/**
+ * The records of a section (`SUMMARY`, `STATS`, …) of a single-command reply. Read-only: the
+ * parsed array itself when every entry is an object (the usual case, no copy per section per
+ * rig and round), a filtered copy otherwise.
+ */
+export function section(reply: unknown, name: string): readonly Obj[] {
   if (!isObj(reply)) return [];
   const s = reply[name];
-  return Array.isArray(s) ? s.filter(isObj) : [];
+  if (!Array.isArray(s)) return [];
+  return s.every(isObj) ? s : s.filter(isObj);
 }
 
 /** The STATUS of a reply: `[{STATUS:"S",Description,…}]` or, on btminer, a bare `"S"`. */
@@ -83,11 +88,20 @@ export const EXTRA_COMMANDS: Record<CgminerFirmware, (keyof CgminerReplies)[]> =
   whatsminer: ['get_error_code'],
 };
 
-/** Finds a rate key like `MHS 5s` / `GHS 5s` and returns it in H/s. */
+/** Hashrate key prefixes (`MHS 5s` = MH/s over 5 s) and their multiplier to H/s. */
+const RATE_PREFIX: Record<string, number> = { K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15 };
+
+/**
+ * Finds a rate key like `MHS 5s` / `GHS 5s` and returns it in H/s. Runs three times per rig and
+ * round over every summary key, so it compares strings instead of copying the object into
+ * entries and running a regex per key.
+ */
 function rateByWindow(obj: Obj, window: string, flags: Flags): number | undefined {
-  for (const [key, value] of Object.entries(obj)) {
-    const m = /^([KMGTP])HS (.+)$/.exec(key);
-    if (m && m[2] === window) return hashrateHs(value, unitToHs(`${m[1]}H/s`) as number, flags);
+  const suffix = `HS ${window}`;
+  for (const key in obj) {
+    if (key.length !== suffix.length + 1 || !key.endsWith(suffix)) continue;
+    const multiplier = RATE_PREFIX[key[0] as string];
+    if (multiplier !== undefined) return hashrateHs(obj[key], multiplier, flags);
   }
   return undefined;
 }
@@ -139,7 +153,7 @@ interface BoardDraft {
 
 /** Boards, fans and the ideal rate from bmminer/cgminer `stats`, legacy or modern. */
 function parseStats(
-  stats: Obj[],
+  stats: readonly Obj[],
   flags: Flags,
 ): { boards: BoardDraft[]; fans: FanReading[]; idealHs?: number; rateHs?: number; elapsed?: number } {
   const modern = stats.find((s) => Array.isArray(s.chain));
@@ -240,7 +254,7 @@ function parseLegacyStats(s: Obj, flags: Flags) {
 }
 
 /** Boards from `devs` (Braiins, Whatsminer, stock cgminer ASC devices). */
-function parseDevs(devs: Obj[], flags: Flags): BoardDraft[] {
+function parseDevs(devs: readonly Obj[], flags: Flags): BoardDraft[] {
   return devs.map((d, i) => {
     const id = num(d.ASC) ?? num(d.Slot) ?? num(d.ID) ?? i;
     const alive = (str(d.Status) ?? 'Alive') === 'Alive' && str(d.Enabled) !== 'N';
@@ -291,7 +305,7 @@ export function lastShareTs(value: unknown, nowMs: number, flags: Flags): number
   return Math.round(ts);
 }
 
-function parsePools(pools: Obj[], nowMs: number, flags: Flags): PoolReading[] {
+function parsePools(pools: readonly Obj[], nowMs: number, flags: Flags): PoolReading[] {
   const hasActiveField = pools.some((p) => 'Stratum Active' in p);
   const out = pools.slice(0, LIMITS.maxPoolsPerRig).map((p): PoolReading & { priority: number } => {
     const statusText = (str(p.Status) ?? '').toLowerCase();

@@ -11,7 +11,7 @@ import { cgminerRequest, type WireResult } from './cgminer-client.js';
 import { parseLenient } from './cgminer-json.js';
 import { type CgminerReplies, detectFirmware, EXTRA_COMMANDS, parseCgminer, replyStatus } from './cgminer-parse.js';
 import { withMeter } from './meter.js';
-import { deadline, errorSample, finalizeSample } from './sample.js';
+import { errorSample, finalizeSample } from './sample.js';
 
 export const CGMINER_DEFAULT_PORT = 4028;
 
@@ -30,13 +30,15 @@ async function fetchCommands(
   port: number,
   commands: (keyof CgminerReplies)[],
   signal: AbortSignal,
+  deadline: number,
   required: keyof CgminerReplies | undefined,
 ): Promise<Fetched> {
   const key = `${target.host}:${port}`;
   const replies: CgminerReplies = {};
   let repaired = false;
   const missing: string[] = [];
-  const ask = (command: string): Promise<WireResult> => cgminerRequest({ host: target.host, port, command, signal });
+  const ask = (command: string): Promise<WireResult> =>
+    cgminerRequest({ host: target.host, port, command, signal, deadline });
   const fail = (kind: 'invalid_reply', message: string): Fetched => ({
     ok: false,
     sample: (nowMs) => errorSample(target.id, nowMs, kind, message),
@@ -88,15 +90,16 @@ async function fetchCommands(
 
 async function pollCgminer(target: RigTarget, signal: AbortSignal, options: PollOptions): Promise<RigSample> {
   const port = target.port ?? CGMINER_DEFAULT_PORT;
-  const timed = deadline(signal, options.timeoutMs);
-  const base = await fetchCommands(target, port, BASE_COMMANDS, timed, 'summary');
+  // One deadline for every request of this poll (the base commands, then the extras).
+  const deadline = performance.now() + options.timeoutMs;
+  const base = await fetchCommands(target, port, BASE_COMMANDS, signal, deadline, 'summary');
   if (!base.ok) return base.sample(options.now());
   const flags: string[] = [];
   if (base.repaired) flags.push('reply_repaired');
   for (const m of base.missing) flags.push(`${m}_unavailable`);
   const extras = EXTRA_COMMANDS[detectFirmware(base.replies)];
-  if (extras.length > 0 && !timed.aborted) {
-    const more = await fetchCommands(target, port, extras, timed, undefined);
+  if (extras.length > 0 && !signal.aborted && performance.now() < deadline) {
+    const more = await fetchCommands(target, port, extras, signal, deadline, undefined);
     if (more.ok) {
       Object.assign(base.replies, more.replies);
       if (more.missing.length) flags.push('extras_unavailable');

@@ -8,8 +8,9 @@
  * meter is read whether or not the rig answers.
  */
 import type { PollError, RigSample } from '@hashwatch/protocol';
+import { httpGet } from '../http-get.js';
 import type { MeterTarget, PollOptions, RigTarget } from '../targets.js';
-import { classifyNetError, deadline, describeError, Flags, powerW, text } from './sample.js';
+import { classifyNetError, describeError, errorCode, Flags, powerW, text, withDeadline } from './sample.js';
 
 export type MeterReading = { ok: true; powerW: number } | { ok: false; error: PollError; flag: string };
 
@@ -35,11 +36,17 @@ export async function readMeter(meter: MeterTarget, signal: AbortSignal, timeout
   });
   let body: string;
   try {
-    const res = await fetch(meter.url, { signal: deadline(signal, timeoutMs) });
-    body = await res.text();
-    if (!res.ok) return failed('protocol', `Meter ${meter.url} answered HTTP ${res.status}`);
-    if (body.length > MAX_METER_BYTES) return failed('invalid_reply', `Meter ${meter.url} reply is too large`);
+    const res = await withDeadline(signal, timeoutMs, (s) =>
+      httpGet(meter.url, { signal: s, maxBodyBytes: MAX_METER_BYTES }),
+    );
+    if (res.status < 200 || res.status > 299) {
+      return failed('protocol', `Meter ${meter.url} answered HTTP ${res.status}`);
+    }
+    body = res.body;
   } catch (err) {
+    if (errorCode(err) === 'ERR_BODY_TOO_LARGE') {
+      return failed('invalid_reply', `Meter ${meter.url} reply is too large`);
+    }
     return failed(classifyNetError(err), `Meter ${meter.url}: ${describeError(err)}`);
   }
   let parsed: unknown;

@@ -2,6 +2,9 @@
  * One real agent process (`node agent/dist/cli.js run`) polling N simulated rigs (real cgminer
  * servers on 127.0.0.1, from agent/src/sim) plus the simulated uplink probes, publishing to a real
  * collector: its CPU and RSS over a window, and its CPU per poll round.
+ *
+ * HASHWATCH_BENCH_AGENT_CLI=<path to another build's cli.js> measures that build instead, so a
+ * change can be compared with the code before it under the same load (the machine is shared).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,7 +54,8 @@ export async function benchAgent(o: AgentBenchOptions, log: (s: string) => void)
         probes: site.probeTargets(),
       }),
     );
-    proc = spawn(process.execPath, [AGENT_CLI, '--config', file, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = process.env['HASHWATCH_BENCH_AGENT_CLI'] || AGENT_CLI;
+    proc = spawn(process.execPath, [cli, '--config', file, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const p = proc;
     const keep = (d: Buffer) => {
       out = (out + d.toString()).slice(-8000);
