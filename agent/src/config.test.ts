@@ -25,7 +25,7 @@ describe('agent config', () => {
     expect(c.interval_ms).toBe(10_000);
     expect(c.broker).toMatchObject({ url: 'mqtt://127.0.0.1:1883', protocol_version: 4, keepalive_s: 30 });
     expect(c.broker.tls.reject_unauthorized).toBe(true);
-    expect(c.spool).toEqual({ max_bytes: 256 * 1024 * 1024, max_age_s: 7 * 86_400, memory_max_reports: 360 });
+    expect(c.spool).toEqual({ max_bytes: 1024 * 1024 * 1024, max_age_s: 7 * 86_400, memory_max_reports: 360 });
     expect(c.replay).toEqual({ rate_per_s: 20, max_inflight: 50, ack_timeout_ms: 60_000 });
     expect(c.poll).toEqual({ concurrency: 32, rig_timeout_ms: 5000, probe_timeout_ms: 2000, probe_attempts: 3 });
     expect(c.log.level).toBe('info');

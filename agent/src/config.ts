@@ -58,8 +58,12 @@ export const BrokerConfig = Type.Object(
 
 export const SpoolConfig = Type.Object(
   {
-    /** Largest spool on disk; when full, the oldest reports are dropped (counted and logged). */
-    max_bytes: Type.Integer({ minimum: 65_536, default: 256 * 1024 * 1024 }),
+    /**
+     * Largest spool on disk (stored bytes: payloads are deflated, ~6 kB per 100-rig report); when
+     * full, the oldest reports are dropped (counted and logged). 1 GiB holds the 7-day max_age_s
+     * of a host with up to ~300 rigs at a 10 s interval.
+     */
+    max_bytes: Type.Integer({ minimum: 65_536, default: 1024 * 1024 * 1024 }),
     /** Reports older than this are dropped from the spool (counted and logged). Max 365 days. */
     max_age_s: Type.Integer({ minimum: 60, maximum: 365 * 86_400, default: 7 * 86_400 }),
     /** Reports kept in memory when the disk refuses writes (disk full, I/O error). */

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from './log.js';
-import { Spool, type SpoolOptions, type SpoolRow } from './spool.js';
+import { packPayload, Spool, type SpoolOptions, type SpoolRow } from './spool.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 let dir: string;
@@ -24,6 +25,18 @@ function makeSpool(over: Partial<SpoolOptions> = {}): Spool {
 
 function row(bootId: string, seq: number, ts = T0 + seq * 1000, size = 100): SpoolRow {
   const payload = JSON.stringify({ boot_id: bootId, seq, pad: 'x'.repeat(Math.max(0, size - 40)) });
+  return { bootId, seq, ts, size: Buffer.byteLength(payload), payload };
+}
+
+/** A row whose padding barely compresses (a seeded byte stream): byte bounds bite after a few rows. */
+function noisyRow(bootId: string, seq: number, ts: number, size: number): SpoolRow {
+  let x = seq * 7919 + 1;
+  let pad = '';
+  while (pad.length < size) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    pad += String.fromCharCode(33 + (x % 90));
+  }
+  const payload = JSON.stringify({ boot_id: bootId, seq, pad: pad.replaceAll('\\', '/').replaceAll('"', "'") });
   return { bootId, seq, ts, size: Buffer.byteLength(payload), payload };
 }
 
@@ -143,7 +156,7 @@ describe('Spool', () => {
     // The disk fills up right after the restart: the new boot's reports stay in memory.
     const spool = makeSpool({ maxPageCount: 8, memoryMaxReports: 5 });
     spool.open(BOOT_B, T0 + 5000);
-    for (let seq = 0; seq < 4; seq++) spool.append(row(BOOT_B, seq, T0 + 5000, 8000), T0 + 5000);
+    for (let seq = 0; seq < 4; seq++) spool.append(noisyRow(BOOT_B, seq, T0 + 5000, 8000), T0 + 5000);
     expect(spool.memoryDepth()).toBeGreaterThan(0);
     const order = spool.nextBatch(100, 0).map((r) => `${r.bootId.slice(0, 1)}${r.seq}`);
     expect(order).toEqual(['b0', 'b1', 'b2', 'b3', 'a0', 'a1', 'a2']);
@@ -152,9 +165,19 @@ describe('Spool', () => {
   it('drops the oldest rows past max_bytes, counts them, and keeps the counter across restarts', () => {
     const spool = makeSpool({ maxBytes: 1000 });
     spool.open(BOOT_A, T0);
-    for (let seq = 0; seq < 25; seq++) spool.append(row(BOOT_A, seq, T0, 200), T0);
+    for (let seq = 0; seq < 25; seq++) spool.append(noisyRow(BOOT_A, seq, T0, 200), T0);
     expect(spool.bytes()).toBeLessThanOrEqual(1000);
-    expect(spool.depth()).toBe(Math.floor(1000 / row(BOOT_A, 0, T0, 200).size));
+    // The bound counts stored (deflated) bytes: exactly as many newest rows as fit are kept.
+    const storedSizes = Array.from(
+      { length: 25 },
+      (_, seq) => packPayload(noisyRow(BOOT_A, seq, T0, 200).payload).length,
+    );
+    let fit = 0;
+    for (let total = 0, i = 24; i >= 0 && total + (storedSizes[i] as number) <= 1000; i--) {
+      total += storedSizes[i] as number;
+      fit++;
+    }
+    expect(spool.depth()).toBe(fit);
     const kept = spool.nextBatch(100, 0).map((r) => r.seq);
     expect(kept[kept.length - 1]).toBe(24);
     expect(kept).toEqual([...kept].sort((a, b) => a - b));
@@ -165,6 +188,61 @@ describe('Spool', () => {
     const again = makeSpool({ maxBytes: 1000 });
     again.open(BOOT_B, T0);
     expect(again.dropped()).toBe(dropped);
+  });
+
+  it('stores payloads deflated and gives back the exact text', () => {
+    const spool = makeSpool();
+    spool.open(BOOT_A, T0);
+    const payload = JSON.stringify({
+      boot_id: BOOT_A,
+      seq: 0,
+      rigs: Array(200).fill({ model: 'Antminer S19 Pro', temp_c: 67.5 }),
+      note: 'Ekibastuz – ёмкость ✓',
+    });
+    spool.append({ bootId: BOOT_A, seq: 0, ts: T0, size: Buffer.byteLength(payload), payload }, T0);
+    expect(spool.nextBatch(1, 0)[0]?.payload).toBe(payload);
+    expect(spool.bytes()).toBeLessThan(Buffer.byteLength(payload) / 10);
+    spool.close();
+    const db = new Database(spool.path, { readonly: true });
+    const stored = db.prepare('SELECT payload, size FROM spool').get() as { payload: unknown; size: number };
+    db.close();
+    expect(Buffer.isBuffer(stored.payload)).toBe(true);
+    expect(stored.size).toBe((stored.payload as Buffer).length);
+  });
+
+  it('replays rows an older agent stored as plain text', () => {
+    const first = makeSpool();
+    first.open(BOOT_A, T0);
+    first.close();
+    const db = new Database(first.path);
+    const old = row(BOOT_A, 0);
+    db.prepare('INSERT INTO spool (boot_id, seq, ts, size, payload, sent_ms) VALUES (?, ?, ?, ?, ?, NULL)').run(
+      old.bootId,
+      old.seq,
+      old.ts,
+      old.size,
+      old.payload,
+    );
+    db.close();
+    const spool = makeSpool();
+    spool.open(BOOT_B, T0);
+    spool.append(row(BOOT_B, 0), T0);
+    expect(spool.nextBatch(10, 0).map((r) => r.payload)).toEqual([row(BOOT_B, 0).payload, old.payload]);
+    expect(spool.bytes()).toBe(old.size + packPayload(row(BOOT_B, 0).payload).length);
+  });
+
+  it('drops a damaged row, counts and names it, and replays the rows after it', () => {
+    const spool = makeSpool();
+    spool.open(BOOT_A, T0);
+    for (let seq = 0; seq < 3; seq++) spool.append(row(BOOT_A, seq), T0);
+    const db = new Database(spool.path);
+    db.prepare('UPDATE spool SET payload = ? WHERE seq = 1').run(Buffer.from([0xff, 0xfe, 0x00, 0x13]));
+    db.close();
+    expect(spool.nextBatch(10, 0).map((r) => r.seq)).toEqual([0, 2]);
+    expect(spool.errorCounts().spool_dropped_corrupt).toBe(1);
+    expect(spool.dropped()).toBe(1);
+    expect(spool.depth()).toBe(2);
+    expect(spool.nextBatch(10, 0).map((r) => r.seq)).toEqual([0, 2]);
   });
 
   it('drops rows older than max_age', () => {
@@ -183,7 +261,7 @@ describe('Spool', () => {
     spool.open(BOOT_A, T0);
     const outcomes = new Set<string>();
     let seq = 0;
-    for (; seq < 200; seq++) outcomes.add(spool.append(row(BOOT_A, seq, T0, 2000), T0));
+    for (; seq < 200; seq++) outcomes.add(spool.append(noisyRow(BOOT_A, seq, T0, 2000), T0));
     expect(outcomes.has('memory')).toBe(true);
     expect(spool.errorCounts().spool_disk_full).toBeGreaterThan(0);
     expect(spool.memoryDepth()).toBe(5);
@@ -194,7 +272,7 @@ describe('Spool', () => {
     const diskSeqs = all.slice(0, -5);
     // Free space by acking everything on disk: the memory rows move to disk on the next append.
     spool.ack(BOOT_A, [[0, diskSeqs[diskSeqs.length - 1] ?? 0]]);
-    expect(spool.append(row(BOOT_A, seq, T0, 2000), T0)).toBe('disk');
+    expect(spool.append(noisyRow(BOOT_A, seq, T0, 2000), T0)).toBe('disk');
     expect(spool.memoryDepth()).toBe(0);
     expect(spool.nextBatch(1000, 0).map((r) => r.seq)).toEqual([195, 196, 197, 198, 199, 200]);
   });

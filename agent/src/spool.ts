@@ -10,9 +10,13 @@
  * (oldest dropped first, counted, logged). A disk that refuses writes (full, I/O error,
  * read-only) never throws out of here: the report is kept in a bounded in-memory queue, the
  * failure is counted and logged, and writes are retried on the next append.
+ *
+ * Payloads are stored deflated (see `packPayload`): a farm host cut off for days is what the
+ * spool is for, and uncompressed a 100-rig host writes ~1 GB a day.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { SeqRange } from '@hashwatch/protocol';
 import Database from 'better-sqlite3';
 import type { Logger } from './log.js';
@@ -39,7 +43,10 @@ export interface SpoolRow {
   seq: number;
   /** The report's ts (Unix ms): age bound and publish latency are measured from it. */
   ts: number;
-  /** Bytes of `payload` (UTF-8). */
+  /**
+   * Bytes the report takes in the spool: its UTF-8 length when handed to `append` or held in
+   * memory, its stored (deflated) length when read back from disk.
+   */
   size: number;
   /** The encoded report, as sent live (without `historical`). */
   payload: string;
@@ -55,6 +62,13 @@ export interface SpoolErrorCounts {
   spool_dropped_bytes: number;
   spool_dropped_age: number;
   spool_dropped_memory: number;
+  /** Rows whose stored payload could not be inflated (a damaged file): dropped, they cannot be sent. */
+  spool_dropped_corrupt: number;
+}
+
+/** A row as read from disk, before `unpackPayload`. */
+interface StoredRow extends Omit<SpoolRow, 'payload'> {
+  payload: Buffer | string;
 }
 
 interface MemRow extends SpoolRow {
@@ -64,6 +78,8 @@ interface MemRow extends SpoolRow {
 type Db = Database.Database;
 type Stmt = Database.Statement;
 
+// `size` is the stored length of `payload`, which is a BLOB of deflated JSON (`packPayload`), or
+// TEXT in rows written by agents before that: a column's TEXT affinity keeps a BLOB a BLOB.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS spool (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -79,6 +95,30 @@ CREATE INDEX IF NOT EXISTS spool_ts ON spool (ts);
 CREATE INDEX IF NOT EXISTS spool_sent ON spool (sent_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
+
+/**
+ * Deflate level of stored payloads. Measured on a 100-rig report of the simulated farm
+ * (110,569 B of JSON, varied values): level 6 stores 5,467 B (20x) in 0.36 ms and inflates in
+ * 0.35 ms, so an agent polling 200 rigs every 10 s spends <0.01 % of a core on it. Brotli (q5)
+ * stores 22 % less but costs the process ~40 MB more RSS; level 1 stores 54 % more.
+ */
+const DEFLATE_LEVEL = 6;
+/** Output chunk for inflating: one chunk holds a typical report (node's 16 KiB default takes many). */
+const INFLATE_CHUNK_BYTES = 256 * 1024;
+
+/** The stored form of a payload: raw deflate. Exported for tools that build spool files in bulk. */
+export function packPayload(payload: string): Buffer {
+  return deflateRawSync(payload, { level: DEFLATE_LEVEL });
+}
+
+/**
+ * The payload of a stored row. A TEXT value is a row written before payloads were deflated and
+ * is returned as it is, so a spool left by an older agent still replays. Throws on damaged data.
+ */
+export function unpackPayload(stored: Buffer | string): string {
+  if (typeof stored === 'string') return stored;
+  return inflateRawSync(stored, { chunkSize: INFLATE_CHUNK_BYTES }).toString('utf8');
+}
 
 /** How often a spool that could not open its file tries again. */
 const REOPEN_INTERVAL_MS = 60_000;
@@ -122,6 +162,7 @@ export class Spool {
     spool_dropped_bytes: 0,
     spool_dropped_age: 0,
     spool_dropped_memory: 0,
+    spool_dropped_corrupt: 0,
   };
   private lastOpenAttemptMs = Number.NEGATIVE_INFINITY;
   private bootId = '';
@@ -259,9 +300,10 @@ export class Spool {
   private writeRow(row: SpoolRow, sentMs: number | null): boolean {
     if (!this.db || !this.stmts) return false;
     try {
-      this.stmts.insert.run(row.bootId, row.seq, row.ts, row.size, row.payload, sentMs);
+      const stored = packPayload(row.payload);
+      this.stmts.insert.run(row.bootId, row.seq, row.ts, stored.byteLength, stored, sentMs);
       this.diskDepth++;
-      this.diskBytes += row.size;
+      this.diskBytes += stored.byteLength;
       return true;
     } catch (err) {
       if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -315,12 +357,12 @@ export class Spool {
     } catch {
       // the counter is best effort; the drop itself already happened
     }
-    const reason =
-      kind === 'spool_dropped_age'
-        ? 'older than spool.max_age_s'
-        : kind === 'spool_dropped_bytes'
-          ? 'spool is over spool.max_bytes'
-          : 'disk refuses writes and the in-memory queue is full';
+    const reasons: Record<string, string> = {
+      spool_dropped_age: 'older than spool.max_age_s',
+      spool_dropped_bytes: 'spool is over spool.max_bytes',
+      spool_dropped_corrupt: 'its stored payload is damaged and cannot be read',
+    };
+    const reason = reasons[kind] ?? 'disk refuses writes and the in-memory queue is full';
     this.options.log.warn(
       {
         dropped: count,
@@ -403,13 +445,42 @@ export class Spool {
 
   private readDisk(out: SpoolRow[], which: 'batchCurrent' | 'batchOlder', resendBeforeMs: number, limit: number): void {
     if (!this.stmts || out.length >= limit) return;
+    let rows: StoredRow[];
     try {
-      const rows = this.stmts[which].all(this.bootId, resendBeforeMs, limit - out.length) as SpoolRow[];
-      for (const row of rows) out.push(row);
+      rows = this.stmts[which].all(this.bootId, resendBeforeMs, limit - out.length) as StoredRow[];
     } catch (err) {
       this.counts.spool_io_error++;
       this.options.log.error({ err: (err as Error).message }, 'Spool read failed');
+      return;
     }
+    for (const row of rows) {
+      let payload: string;
+      try {
+        payload = unpackPayload(row.payload);
+      } catch (err) {
+        this.dropCorrupt(row, err);
+        continue;
+      }
+      out.push({ bootId: row.bootId, seq: row.seq, ts: row.ts, size: row.size, payload });
+    }
+  }
+
+  /** A row that cannot be inflated would block the replay forever: drop it, count it, say which. */
+  private dropCorrupt(row: StoredRow, err: unknown): void {
+    try {
+      const gone = this.stmts?.deleteRange.all(row.bootId, row.seq, row.seq) as { size: number }[] | undefined;
+      for (const r of gone ?? []) {
+        this.diskDepth--;
+        this.diskBytes -= r.size;
+      }
+    } catch {
+      // still counted and logged below; the next read tries the delete again
+    }
+    this.options.log.error(
+      { boot_id: row.bootId, seq: row.seq, ts: row.ts, err: (err as Error).message, path: this.path },
+      'Spooled report is damaged and cannot be sent',
+    );
+    this.recordDrop('spool_dropped_corrupt', 1, row.ts);
   }
 
   /** Records that these reports were handed to MQTT at `nowMs` (they are now in flight). */
@@ -510,7 +581,7 @@ export class Spool {
     return this.diskDepth + this.memory.size;
   }
 
-  /** Report bytes waiting for an ack (disk and memory). */
+  /** Report bytes waiting for an ack: stored (deflated) bytes on disk plus raw bytes in memory. */
   bytes(): number {
     let mem = 0;
     for (const row of this.memory.values()) mem += row.size;

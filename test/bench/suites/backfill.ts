@@ -6,8 +6,10 @@
  * live report → ack latency meanwhile.
  *
  * The spool files are made by the real Spool class (schema, boot bookkeeping); their rows are then
- * bulk-inserted in one transaction (exactly the rows `Spool.append` writes), because 8640 single
- * fsync'd appends per host would make building the fixture slower than the benchmark.
+ * bulk-inserted in one transaction (exactly the rows `Spool.append` writes, deflated by the same
+ * `packPayload`), because 8640 single fsync'd appends per host would make building the fixture
+ * slower than the benchmark. The template's rigs are identical but for their ids, so these
+ * spools deflate better than a real farm's (see agent/test/spool-capacity.test.ts for that).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,7 @@ import Database from 'better-sqlite3';
 import { Agent, type PollFn } from '../../../agent/src/agent.js';
 import { parseConfig } from '../../../agent/src/config.js';
 import { silentLogger } from '../../../agent/src/log.js';
-import { Spool } from '../../../agent/src/spool.js';
+import { packPayload, Spool } from '../../../agent/src/spool.js';
 import { ReportTemplate, rigId } from '../../fleet/payload.js';
 import { CollectorProc } from '../collector-proc.js';
 import { percentile, sleep } from '../proc.js';
@@ -63,10 +65,9 @@ function buildSpool(dir: string, shape: RigSample, o: BackfillOptions, oldBoot: 
   db.transaction(() => {
     for (let seq = 0; seq < o.spooledReports; seq++) {
       const ts = endMs - (o.spooledReports - seq) * o.intervalMs;
-      const payload = template.render(seq, ts);
-      const size = Buffer.byteLength(payload);
-      bytes += size;
-      insert.run(oldBoot, seq, ts, size, payload);
+      const stored = packPayload(template.render(seq, ts));
+      bytes += stored.byteLength;
+      insert.run(oldBoot, seq, ts, stored.byteLength, stored);
     }
   })();
   db.close();
