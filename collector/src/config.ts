@@ -127,6 +127,13 @@ export const DiagnosisRunnerConfig = Type.Object(
     tick_ms: Ms(5_000, 100),
     /** How often the diagnosis memory (baselines, open incidents) is saved to the store. */
     persist_ms: Ms(60_000, 1000),
+    /**
+     * Share of a tick period the collector's event loop was busy at or above which it counts as
+     * behind on reading reports: no host is newly judged silent and agent clock offsets are not
+     * re-estimated until it is below again (a saturated collector reads reports late, which would
+     * look like silence and clock skew). 1 turns the hold off.
+     */
+    behind_utilization: Type.Number({ minimum: 0.5, maximum: 1, default: 0.9 }),
   },
   { ...closed, default: {} },
 );

@@ -83,6 +83,7 @@ export class Collector {
         ...DIAGNOSIS_RUNNER_DEFAULTS,
         tickMs: config.diagnosis_runner.tick_ms,
         persistMs: config.diagnosis_runner.persist_ms,
+        behindUtilization: config.diagnosis_runner.behind_utilization,
         config: config.diagnosis,
       },
     );
@@ -190,6 +191,7 @@ export class Collector {
           };
         },
         store: () => ({ up: this.store.health().ok }),
+        diagnosis: () => ({ behind: this.diagnosis.stats().behind }),
         runtime: createRuntimeRegistry(),
       };
       const metrics = createMetricsHandler(sources, { perRig: this.config.metrics.per_rig, now: this.now });

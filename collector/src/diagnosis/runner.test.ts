@@ -127,9 +127,18 @@ describe('DiagnosisRunner on a real store', () => {
     const view = new FleetView();
     const log = pino({ level: 'silent' });
     const feed = fakeIngest();
-    const options = { tickMs: 5000, persistMs: 60_000, keepClosedIncidentsMs: 3_600_000, config: {} };
+    const options = {
+      tickMs: 5000,
+      persistMs: 60_000,
+      keepClosedIncidentsMs: 3_600_000,
+      behindUtilization: 0.9,
+      config: {},
+    };
     const start = () => {
-      const r = new DiagnosisRunner({ store, view, ingest: feed.ingest, log, now: () => now }, options);
+      const r = new DiagnosisRunner(
+        { store, view, ingest: feed.ingest, log, now: () => now, utilization: () => 0.1 },
+        options,
+      );
       r.start();
       return r;
     };
@@ -202,10 +211,19 @@ describe('DiagnosisRunner on a real store', () => {
     let store = openStore();
     const view = new FleetView();
     const log = pino({ level: 'silent' });
-    const options = { tickMs: 5000, persistMs: 60_000, keepClosedIncidentsMs: 3_600_000, config: {} };
+    const options = {
+      tickMs: 5000,
+      persistMs: 60_000,
+      keepClosedIncidentsMs: 3_600_000,
+      behindUtilization: 0.9,
+      config: {},
+    };
     let feed = fakeIngest();
     const start = () => {
-      const r = new DiagnosisRunner({ store, view, ingest: feed.ingest, log, now: () => now }, options);
+      const r = new DiagnosisRunner(
+        { store, view, ingest: feed.ingest, log, now: () => now, utilization: () => 0.1 },
+        options,
+      );
       r.start();
       return r;
     };
@@ -249,6 +267,60 @@ describe('DiagnosisRunner on a real store', () => {
         'collector.restart',
       );
     }
+    runner.stop();
+    store.close();
+  });
+
+  it('holds silence judgments while the collector is saturated, and judges them once it is not', () => {
+    const store = openStore();
+    const view = new FleetView();
+    const feed = fakeIngest();
+    let busy = 0.2;
+    const options = {
+      tickMs: 5000,
+      persistMs: 60_000,
+      keepClosedIncidentsMs: 3_600_000,
+      behindUtilization: 0.9,
+      config: {},
+    };
+    const runner = new DiagnosisRunner(
+      { store, view, ingest: feed.ingest, log: pino({ level: 'silent' }), now: () => now, utilization: () => busy },
+      options,
+    );
+    runner.start();
+    now = T0;
+    store.ensureHost(SITE, HOST, now);
+    feed.birth(1);
+    feed.presence(1, 'online');
+    const rig = `${SITE}/${HOST}/${RIGS[0]}`;
+    let k = 0;
+    const live = (ms: number) => {
+      for (let t = 0; t < ms; t += I) {
+        now = T0 + k * I + 50;
+        vi.advanceTimersByTime(I);
+        feed.commit([report(k++, 'ok', false)]);
+      }
+    };
+    const quiet = (ms: number) => {
+      for (let t = 0; t < ms; t += I) {
+        now += I;
+        vi.advanceTimersByTime(I);
+      }
+    };
+    live(10_000);
+    expect(runner.stateOf('rig', rig)?.state).toBe('ok');
+    // Saturated: for 20 s (20 intervals) no report is read, yet nobody is judged silent.
+    busy = 0.97;
+    quiet(20_000);
+    expect(runner.stats().behind).toBe(true);
+    expect(runner.stats().behindTicks).toBeGreaterThanOrEqual(3);
+    expect(runner.stateOf('rig', rig)?.state).toBe('ok');
+    expect(runner.stateOf('host', `${SITE}/${HOST}`)?.state).toBe('ok');
+    // The loop frees up and the host is still quiet: the next tick judges it.
+    busy = 0.3;
+    quiet(5_000);
+    expect(runner.stats().behind).toBe(false);
+    expect(runner.stateOf('rig', rig)?.state).toBe('unknown');
     runner.stop();
     store.close();
   });

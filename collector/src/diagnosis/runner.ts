@@ -4,6 +4,8 @@
  * and to the FleetView (what /metrics and the live view show). The Diagnoser's memory is
  * persisted so a restart keeps baselines and open incidents.
  */
+
+import { performance } from 'node:perf_hooks';
 import {
   Diagnoser,
   type DiagnoserState,
@@ -29,6 +31,11 @@ export interface DiagnosisRunnerOptions {
   persistMs: number;
   /** Closed incidents stay in the live view this long after they end. */
   keepClosedIncidentsMs: number;
+  /**
+   * Event-loop utilization over a tick period (0–1) at or above which the collector counts as
+   * behind on reading reports (see `Diagnoser.tick`'s `behind`); 1 never holds.
+   */
+  behindUtilization: number;
   config: Partial<DiagnosisConfig>;
 }
 
@@ -36,13 +43,29 @@ export const DIAGNOSIS_RUNNER_DEFAULTS: Omit<DiagnosisRunnerOptions, 'config'> =
   tickMs: 5_000,
   persistMs: 60_000,
   keepClosedIncidentsMs: 3_600_000,
+  behindUtilization: 0.9,
 };
+
+/** Event-loop utilization (0–1) since the previous call: how busy the collector's one thread was. */
+export function eventLoopUtilization(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const share = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return share;
+  };
+}
 
 export interface DiagnosisRunnerStats {
   outcomesApplied: number;
   applyFailures: number;
   stateChanges: number;
   lastApplyMs: number;
+  /** The collector's event loop was saturated over the last tick period: silence judgments are held. */
+  behind: boolean;
+  /** Ticks whose silence judgments were held since start. */
+  behindTicks: number;
 }
 
 function toIncidentView(incident: Incident): IncidentView {
@@ -67,6 +90,7 @@ export class DiagnosisRunner {
   private readonly ingest: Ingest;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly utilization: () => number;
   private readonly options: DiagnosisRunnerOptions;
   private readonly diagnoser: Diagnoser;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -77,10 +101,20 @@ export class DiagnosisRunner {
     applyFailures: 0,
     stateChanges: 0,
     lastApplyMs: 0,
+    behind: false,
+    behindTicks: 0,
   };
 
   constructor(
-    deps: { store: Store; view: FleetView; ingest: Ingest; log: Logger; now?: () => number },
+    deps: {
+      store: Store;
+      view: FleetView;
+      ingest: Ingest;
+      log: Logger;
+      now?: () => number;
+      /** Busy share of the event loop since the previous call (default: node's ELU). */
+      utilization?: () => number;
+    },
     options: DiagnosisRunnerOptions,
   ) {
     this.store = deps.store;
@@ -88,6 +122,7 @@ export class DiagnosisRunner {
     this.ingest = deps.ingest;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
+    this.utilization = deps.utilization ?? eventLoopUtilization();
     this.options = options;
     this.diagnoser = new Diagnoser(options.config);
   }
@@ -132,9 +167,13 @@ export class DiagnosisRunner {
     this.ingest.onCommitted((reports: CommittedReport[]) => {
       // Oldest first, so a backfill and the live report that overtook it are read in time order.
       const ordered = [...reports].sort((a, b) => a.report.ts - b.report.ts);
-      this.runAll(ordered.map((r) => () => this.diagnoser.observeReport(r.site, r.host, r.report, r.receivedAtMs)));
+      const behind = this.counters.behind;
+      this.runAll(
+        ordered.map((r) => () => this.diagnoser.observeReport(r.site, r.host, r.report, r.receivedAtMs, { behind })),
+      );
     });
-    this.tickTimer = setInterval(() => this.run(() => this.diagnoser.tick(this.now())), this.options.tickMs);
+    this.utilization(); // the first tick measures its own period, not the start-up
+    this.tickTimer = setInterval(() => this.tick(), this.options.tickMs);
     this.tickTimer.unref();
     this.persistTimer = setInterval(() => this.persist(), this.options.persistMs);
     this.persistTimer.unref();
@@ -155,6 +194,30 @@ export class DiagnosisRunner {
   /** Current state of a scope as the Diagnoser holds it (for tests and the API). */
   stateOf(scope: 'rig' | 'host' | 'site', id: string): { state: string; sinceMs: number } | undefined {
     return this.diagnoser.stateOf(scope, id);
+  }
+
+  /**
+   * Silence is judged from when the collector read a host's last report. A saturated collector
+   * reads late, so while its loop is busy past `behindUtilization` it holds those judgments (and
+   * clock-offset estimates) instead of marking agents that still report `unknown`.
+   */
+  private tick(): void {
+    const busy = this.utilization();
+    const behind = this.options.behindUtilization < 1 && busy >= this.options.behindUtilization;
+    if (behind !== this.counters.behind) {
+      const share = Math.round(busy * 100);
+      if (behind) {
+        this.log.warn(
+          { event: 'diagnosis_behind', event_loop_busy_percent: share },
+          'Collector saturated: holding silence judgments until it catches up',
+        );
+      } else {
+        this.log.info({ event: 'diagnosis_caught_up', event_loop_busy_percent: share }, 'Collector caught up');
+      }
+      this.counters.behind = behind;
+    }
+    if (behind) this.counters.behindTicks++;
+    this.run(() => this.diagnoser.tick(this.now(), { behind }));
   }
 
   private persist(): void {

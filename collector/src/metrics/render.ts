@@ -57,6 +57,14 @@ export interface BrokerStats {
   refusedTotalByReason?: Readonly<Record<string, number>>;
 }
 
+export interface DiagnosisStats {
+  /**
+   * The collector's event loop was saturated over the last diagnosis tick, so it may be reading
+   * reports late: silence judgments (and clock-offset estimates) are held until it catches up.
+   */
+  behind: boolean;
+}
+
 export interface StoreStats {
   /** The SQLite database is open and the last commit did not fail. */
   up: boolean;
@@ -75,6 +83,7 @@ export interface MetricsSources {
   ingest?: () => IngestStats;
   broker?: () => BrokerStats;
   store?: () => StoreStats;
+  diagnosis?: () => DiagnosisStats;
   /** prom-client registry with process/runtime metrics (see `createRuntimeRegistry`). */
   runtime?: Registry;
 }
@@ -220,6 +229,10 @@ function createFamilies() {
     storeLastCommit: g(
       'hashwatch_store_last_commit_timestamp_seconds',
       'Wall clock of the last successful store commit, as a Unix timestamp.',
+    ),
+    diagnosisBehind: g(
+      'hashwatch_diagnosis_behind',
+      'The collector is saturated and may read reports late (1): silence judgments are held until it catches up.',
     ),
     sourceUp: g('hashwatch_metrics_source_up', 'Whether a stats source answered during this scrape (1) or threw (0).'),
   };
@@ -542,6 +555,7 @@ function writeCollector(out: ExpositionWriter, sources: MetricsSources): void {
   const ingest = read(up, 'ingest', sources.ingest);
   const broker = read(up, 'broker', sources.broker);
   const store = read(up, 'store', sources.store);
+  const diagnosis = read(up, 'diagnosis', sources.diagnosis);
 
   single(out, F.ingestAccepted, ingest?.acceptedTotal);
   if (ingest) {
@@ -562,6 +576,7 @@ function writeCollector(out: ExpositionWriter, sources: MetricsSources): void {
   single(out, F.storeUp, store && (store.up ? 1 : 0));
   single(out, F.storeSize, store?.sizeBytes);
   single(out, F.storeLastCommit, store?.lastCommitMs === undefined ? undefined : seconds(store.lastCommitMs));
+  single(out, F.diagnosisBehind, diagnosis && (diagnosis.behind ? 1 : 0));
   byLabel(out, F.sourceUp, 'source', up);
 }
 

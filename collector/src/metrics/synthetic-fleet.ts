@@ -243,5 +243,6 @@ export function syntheticSources(fleet: FleetView, nowMs: number): MetricsSource
       refusedTotalByReason: { bad_credentials: 2, rate_limited: 1 },
     }),
     store: () => ({ up: true, sizeBytes: 52_428_800, lastCommitMs: nowMs - 1_000 }),
+    diagnosis: () => ({ behind: false }),
   };
 }

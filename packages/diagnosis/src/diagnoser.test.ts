@@ -93,6 +93,30 @@ describe('Diagnoser baseline', () => {
 });
 
 describe('Diagnoser silence and relabelling', () => {
+  it('judges no new silence while the caller is behind, and judges it once it is not', () => {
+    const { d, store, take } = harness();
+    for (let k = 0; k < 5; k++) take(d.observeReport('s', 'h', round(k), T0 + k * I + 200));
+    // The collector is saturated: the host's next reports wait unread while ticks are held.
+    for (let k = 5; k < 12; k++) take(d.tick(T0 + k * I + I / 2, { behind: true }));
+    expect(rigState(d, 'r1')).toBe('ok');
+    expect(d.stateOf('host', 's/h')?.state).toBe('ok');
+    // It catches up: the waiting reports arrive late, read as lateness, not as a skewed agent clock
+    // (which would shift them and open a gap), and nothing was ever unknown.
+    for (let k = 5; k < 12; k++) take(d.observeReport('s', 'h', round(k), T0 + 12 * I + k * 10, { behind: true }));
+    expect(labels(store, 'r1')).not.toContain('unknown');
+    expect(labels(store, 'r1')).toHaveLength(12);
+    // A host that really falls quiet is judged at the first tick that is not held.
+    for (let k = 12; k < 20; k++) take(d.tick(T0 + k * I + I / 2, { behind: true }));
+    expect(rigState(d, 'r1')).toBe('ok');
+    take(d.tick(T0 + 20 * I + I / 2));
+    expect(rigState(d, 'r1')).toBe('unknown');
+    // Held ticks still fill the gap of a host already silent.
+    const unknownRows = () => labels(store, 'r1').filter((state) => state === 'unknown').length;
+    const before = unknownRows();
+    for (let k = 21; k < 25; k++) take(d.tick(T0 + k * I + I / 2, { behind: true }));
+    expect(unknownRows()).toBeGreaterThan(before);
+  });
+
   it('makes a silent site unknown in real time and relabels the gap from the backfilled spool', () => {
     const { d, store, take } = harness();
     for (let k = 0; k < 5; k++) take(d.observeReport('s', 'h', round(k), T0 + k * I + 200));

@@ -239,15 +239,25 @@ export class Diagnoser {
     return this.flush();
   }
 
-  /** One committed report, live or replayed from the spool (`historical: true`). */
-  observeReport(site: string, host: string, report: Report, nowMs: number): Outcome {
+  /**
+   * One committed report, live or replayed from the spool (`historical: true`). `behind`: the
+   * caller may be reading reports late (see `tick`), so a report older than `nowMs` says nothing
+   * about the agent's clock: the host's clock offset is not re-estimated from it.
+   */
+  observeReport(
+    site: string,
+    host: string,
+    report: Report,
+    nowMs: number,
+    options: { behind?: boolean } = {},
+  ): Outcome {
     const h = this.host(site, host, report.interval_ms);
     if (report.historical) {
       this.historical(h, report, nowMs);
       return this.flush();
     }
     const rawOffset = nowMs - report.ts;
-    if (Math.abs(rawOffset - h.clockOffsetMs) > this.config.skew_tolerance_ms) {
+    if (!options.behind && Math.abs(rawOffset - h.clockOffsetMs) > this.config.skew_tolerance_ms) {
       h.clockOffsetMs = Math.abs(rawOffset) > this.config.skew_tolerance_ms ? rawOffset : 0;
     }
     const ts = report.ts + h.clockOffsetMs;
@@ -310,11 +320,21 @@ export class Diagnoser {
     return this.flush();
   }
 
-  /** Silence detection: hosts quiet for `silence_intervals` become unknown; gaps fill with unknown rows. */
-  tick(nowMs: number): Outcome {
+  /**
+   * Silence detection: hosts quiet for `silence_intervals` become unknown; gaps fill with unknown rows.
+   * `behind`: the caller may be reading reports late (a saturated collector reads its sockets
+   * late, so a host still reporting looks quiet): no host is newly judged silent by this tick;
+   * hosts already silent keep filling their gap. Silence is judged again once it is false.
+   */
+  tick(nowMs: number, options: { behind?: boolean } = {}): Outcome {
     for (const h of this.hosts.values()) {
       const quietMs = h.lastSeenMs === null ? 0 : nowMs - h.lastSeenMs;
-      if (!h.silent && h.lastSeenMs !== null && quietMs > this.config.silence_intervals * h.intervalMs) {
+      if (
+        !options.behind &&
+        !h.silent &&
+        h.lastSeenMs !== null &&
+        quietMs > this.config.silence_intervals * h.intervalMs
+      ) {
         this.silence(h, nowMs, {
           signal: 'silence',
           detail: `no report for ${Math.round(quietMs / 1000)} s (> ${this.config.silence_intervals} intervals)`,
