@@ -5,6 +5,7 @@
  *
  * HASHWATCH_BENCH_AGENT_CLI=<path to another build's cli.js> measures that build instead, so a
  * change can be compared with the code before it under the same load (the machine is shared).
+ * HASHWATCH_BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" passes node flags to the agent.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ export interface AgentResult extends AgentBenchOptions {
   rounds: number;
   cpuMsPerRound: number;
   reportsStored: number;
+  /** CPU of every run, when several were made (run.ts reports the median run). */
+  runsCpuPercent?: number[];
 }
 
 export async function benchAgent(o: AgentBenchOptions, log: (s: string) => void): Promise<AgentResult> {
@@ -55,7 +58,8 @@ export async function benchAgent(o: AgentBenchOptions, log: (s: string) => void)
       }),
     );
     const cli = process.env['HASHWATCH_BENCH_AGENT_CLI'] || AGENT_CLI;
-    proc = spawn(process.execPath, [cli, '--config', file, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const nodeArgs = (process.env['HASHWATCH_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    proc = spawn(process.execPath, [...nodeArgs, cli, '--config', file, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const p = proc;
     const keep = (d: Buffer) => {
       out = (out + d.toString()).slice(-8000);

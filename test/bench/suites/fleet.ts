@@ -38,6 +38,8 @@ export interface FleetBenchOptions {
   faultTimeoutMs: number;
   /** Extra node flags for the collector, e.g. `--cpu-prof` (see run.ts `--fleet-cpu-prof`). */
   collectorNodeArgs?: string[];
+  /** Collector config merged over the bench's (see run.ts `--fleet-config`). */
+  collectorConfig?: Record<string, Record<string, unknown>>;
 }
 
 /** Report → state change for one kind of fault. */
@@ -62,7 +64,14 @@ export interface StateChangeRow {
   statesAfter: Record<string, number>;
 }
 
-export interface FleetResult extends Omit<FleetBenchOptions, 'collectorNodeArgs'> {
+export interface FleetResult extends Omit<FleetBenchOptions, 'collectorNodeArgs' | 'collectorConfig'> {
+  /** Collector config the run changed from the defaults, if any. */
+  configChanges?: Record<string, Record<string, unknown>>;
+  /**
+   * Rigs the collector ever labelled `unknown`. Every agent keeps reporting in this benchmark, so
+   * each is a false silence (a collector that read its reports too late).
+   */
+  rigsEverUnknown?: number;
   hosts: number;
   offeredSamplesPerS: number;
   ackedSamplesPerS: number;
@@ -113,7 +122,7 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
   const hosts = Math.ceil(o.rigs / o.rigsPerHost);
   // A collector busy diagnosing must not drop publishers that are still connecting.
   const collector = new CollectorProc({
-    config: { broker: { embedded: { connect_timeout_ms: 120_000 } } },
+    config: { broker: { embedded: { connect_timeout_ms: 120_000 } }, ...o.collectorConfig },
     ...(o.collectorNodeArgs ? { nodeArgs: o.collectorNodeArgs } : {}),
   });
   let fleet: Fleet | undefined;
@@ -197,12 +206,17 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
     const stateChange = stateChangeRows(plan, faults, watch, o);
     const db = new Database(collector.dbPath, { readonly: true });
     const samplesStored = (db.prepare('SELECT count(*) AS n FROM samples').get() as { n: number }).n;
+    const rigsEverUnknown = (
+      db.prepare("SELECT count(DISTINCT rig_id) AS n FROM accounting WHERE state = 'unknown'").get() as { n: number }
+    ).n;
     db.close();
     const dbBytes = collector.dbBytes();
     const bytesPerSample = samplesStored > 0 ? dbBytes / samplesStored : Number.NaN;
-    const { collectorNodeArgs: _args, ...options } = o;
+    const { collectorNodeArgs: _args, collectorConfig, ...options } = o;
     const result: FleetResult = {
       ...options,
+      ...(collectorConfig ? { configChanges: collectorConfig } : {}),
+      rigsEverUnknown,
       hosts,
       offeredSamplesPerS: ((b.sent - a.sent) * o.rigsPerHost) / dt,
       ackedSamplesPerS: (b.ackedSamples - a.ackedSamples) / dt,
@@ -228,7 +242,7 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
       )
       .join(', ');
     log(
-      `fleet: acked ${Math.round(result.ackedSamplesPerS)}/${Math.round(result.offeredSamplesPerS)} samples/s, p99 ack ${Math.round(result.p99AckMs)} ms, cpu ${result.collectorCpuPercent.toFixed(0)} % (simulator ${simCpu.toFixed(0)} %), ${changes}`,
+      `fleet: acked ${Math.round(result.ackedSamplesPerS)}/${Math.round(result.offeredSamplesPerS)} samples/s, p99 ack ${Math.round(result.p99AckMs)} ms, cpu ${result.collectorCpuPercent.toFixed(0)} % (simulator ${simCpu.toFixed(0)} %), ${changes}, rigs ever unknown ${rigsEverUnknown}`,
     );
     return result;
   } catch (err) {

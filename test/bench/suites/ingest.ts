@@ -19,6 +19,8 @@ export interface IngestBenchOptions {
   measureMs: number;
   brokers: Array<'embedded' | 'mosquitto'>;
   ceilingSamples: number;
+  /** Extra node flags for the collector, e.g. `--cpu-prof` (see run.ts `--ingest-cpu-prof`). */
+  collectorNodeArgs?: string[];
 }
 
 export interface IngestRun {
@@ -129,6 +131,7 @@ export async function benchIngest(shape: RigSample, o: IngestBenchOptions, log: 
             : { broker: { embedded: { ...EMBEDDED } } }),
         },
         ...(mosquitto ? { externalUrl: mosquitto.url } : {}),
+        ...(o.collectorNodeArgs ? { nodeArgs: o.collectorNodeArgs } : {}),
       });
       try {
         await collector.start();
