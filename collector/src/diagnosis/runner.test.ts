@@ -24,6 +24,15 @@ const T0 = 1_795_593_011_390;
 const RIGS = ['rig-001', 'rig-002', 'rig-003'];
 const NOMINAL = 110e12;
 
+/** The runner's options in every test here: 5 s ticks, saturation past 90 % of the event loop. */
+const options = {
+  tickMs: 5000,
+  persistMs: 60_000,
+  keepClosedIncidentsMs: 3_600_000,
+  behindUtilization: 0.9,
+  config: {},
+};
+
 let dir: string;
 let file: string;
 let now: number;
@@ -127,13 +136,6 @@ describe('DiagnosisRunner on a real store', () => {
     const view = new FleetView();
     const log = pino({ level: 'silent' });
     const feed = fakeIngest();
-    const options = {
-      tickMs: 5000,
-      persistMs: 60_000,
-      keepClosedIncidentsMs: 3_600_000,
-      behindUtilization: 0.9,
-      config: {},
-    };
     const start = () => {
       const r = new DiagnosisRunner(
         { store, view, ingest: feed.ingest, log, now: () => now, utilization: () => 0.1 },
@@ -211,13 +213,6 @@ describe('DiagnosisRunner on a real store', () => {
     let store = openStore();
     const view = new FleetView();
     const log = pino({ level: 'silent' });
-    const options = {
-      tickMs: 5000,
-      persistMs: 60_000,
-      keepClosedIncidentsMs: 3_600_000,
-      behindUtilization: 0.9,
-      config: {},
-    };
     let feed = fakeIngest();
     const start = () => {
       const r = new DiagnosisRunner(
@@ -276,13 +271,6 @@ describe('DiagnosisRunner on a real store', () => {
     const view = new FleetView();
     const feed = fakeIngest();
     let busy = 0.2;
-    const options = {
-      tickMs: 5000,
-      persistMs: 60_000,
-      keepClosedIncidentsMs: 3_600_000,
-      behindUtilization: 0.9,
-      config: {},
-    };
     const runner = new DiagnosisRunner(
       { store, view, ingest: feed.ingest, log: pino({ level: 'silent' }), now: () => now, utilization: () => busy },
       options,

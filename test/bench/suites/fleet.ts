@@ -198,10 +198,11 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
       await sleep(250);
       keep((await fleet.stats()).faults);
     }
+    // The watch stops first: the agents' Wills at the fleet's stop would read as state changes.
+    watch.stop();
     fleet.pause();
     await fleet.stop();
     fleet = undefined;
-    watch.stop();
     await collector.stop();
     const stateChange = stateChangeRows(plan, faults, watch, o);
     const db = new Database(collector.dbPath, { readonly: true });
