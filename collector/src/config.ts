@@ -26,6 +26,11 @@ export const StoreConfig = Type.Object(
     checkpoint_interval_ms: Ms(5000, 100),
     /** WAL size (pages) beyond which a checkpoint also truncates the WAL file. */
     checkpoint_pages: Type.Integer({ minimum: 100, default: 10_000 }),
+    /**
+     * Write report batches on a worker thread with its own connection (the disk sync and the inserts
+     * then leave the thread that runs the broker, decoding and the diagnosis). Off: all on one thread.
+     */
+    writer_thread: Type.Boolean({ default: true }),
   },
   { ...closed, default: {} },
 );

@@ -49,6 +49,9 @@ export class Collector {
       busyTimeoutMs: config.store.busy_timeout_ms,
       cacheSizeMiB: config.store.cache_size_mib,
       checkpointPages: config.store.checkpoint_pages,
+      writerThread: config.store.writer_thread,
+      onWriterFailure: (err) =>
+        this.log.error({ code: err.code, err: err.message }, 'The writer thread failed: its batches are not acked'),
     });
     this.transport =
       deps.transport ??
@@ -137,6 +140,7 @@ export class Collector {
     } catch (err) {
       await this.http.stop();
       await this.ingest.stop();
+      await this.store.closeWriter();
       this.store.close();
       throw err;
     }
@@ -160,6 +164,7 @@ export class Collector {
     this.live?.stop();
     await this.http.stop();
     this.diagnosis.stop();
+    await this.store.closeWriter();
     this.store.close();
     this.log.info('Collector stopped');
   }
@@ -172,7 +177,7 @@ export class Collector {
         ingest: () => {
           const s = this.ingest.stats();
           return {
-            acceptedTotal: s.reportsAccepted,
+            acceptedTotal: s.reportsStored,
             rejectedTotalByReason: s.rejected,
             duplicatesTotal: s.duplicates,
             skewedTotal: s.skewed,

@@ -550,11 +550,15 @@ export class Stack {
    */
   async drained(timeoutMs: number): Promise<Tally> {
     const deadline = Date.now() + timeoutMs;
+    // Jittered: agents report every second too, and a fixed 1 s poll can lock onto the phase of the
+    // ~50 ms between a report's spooling and its ack and see one in flight every time (a failed
+    // run: no drained sample in 90 s, though every report reached the collector within 30 ms).
+    const pause = () => new Promise((r) => setTimeout(r, 500 + Math.random() * 1000));
     let t: Tally;
     for (;;) {
       const depth = this.ledger.sample();
       if (depth > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 1000));
+        await pause();
         continue;
       }
       let view: StoreView;
@@ -575,7 +579,7 @@ export class Stack {
         t.stillSpooled = t.lostKeys.filter((k) => spooled.has(k)).length;
         return t;
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      await pause();
     }
   }
 

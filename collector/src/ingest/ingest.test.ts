@@ -7,7 +7,7 @@ import type { MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AedesTestTransport, waitFor } from '../../test/helpers/aedes-transport.js';
-import { Store } from '../store/store.js';
+import { Store, type StoreOptions } from '../store/store.js';
 import { type CommittedReport, Ingest, type IngestOptions } from './ingest.js';
 
 const SITE = 'farm-a';
@@ -31,8 +31,8 @@ let committed: CommittedReport[];
 let clients: MqttClient[];
 let logLines: Array<{ msg: string; code?: string; source?: string }>;
 
-async function setup(opts: Partial<IngestOptions> = {}) {
-  store = new Store({ path: dbPath, busyTimeoutMs: 2000, cacheSizeMiB: 8, checkpointPages: 1000 });
+async function setup(opts: Partial<IngestOptions> = {}, storeOpts: Partial<StoreOptions> = {}) {
+  store = new Store({ path: dbPath, busyTimeoutMs: 2000, cacheSizeMiB: 8, checkpointPages: 1000, ...storeOpts });
   store.open();
   transport = new AedesTestTransport();
   ingest = new Ingest(
@@ -82,6 +82,7 @@ afterEach(async () => {
   for (const c of clients) await c.endAsync(true);
   await ingest.stop();
   await transport.stop();
+  await store.closeWriter();
   store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -251,5 +252,56 @@ describe('ingest over a real broker', () => {
     expect(messages.filter((m) => m.topic.endsWith('/ack'))).toHaveLength(0);
     expect(countRows('reports')).toBe(0);
     store.db.pragma('max_page_count = 1073741823');
+  });
+
+  it('acks a copy that arrived while its batch was on the writer thread only once it is stored', async () => {
+    // The copy is taken as new and batched behind: the database's key then tells whether the first
+    // commit stored it (a duplicate, re-acked) or failed (the copy is stored). Here the first fails.
+    await setup({}, { writerThread: true, busyTimeoutMs: 500 });
+    const { client, messages } = await agent();
+    await publish(client, 'birth', exampleBirth(Date.now()));
+    const report = exampleReport(Date.now(), 50, 0);
+    const other = new Database(dbPath);
+    other.prepare('BEGIN IMMEDIATE').run();
+    let locked = true;
+    try {
+      const first = publish(client, 'report', report);
+      await new Promise((r) => setTimeout(r, 150)); // the first batch now waits on the lock
+      const copy = publish(client, 'report', report);
+      await waitFor(() => (ingest.stats().commitFailures.HW_ERR_STORE_BUSY ?? 0) === 1, 'the first commit to fail');
+      expect(messages.filter((m) => m.topic.endsWith('/ack'))).toHaveLength(0);
+      other.prepare('ROLLBACK').run();
+      locked = false;
+      await Promise.all([first, copy]);
+    } finally {
+      if (locked) other.prepare('ROLLBACK').run();
+      other.close();
+    }
+    await waitFor(() => messages.some((m) => m.topic.endsWith('/ack')), 'the ack of the stored copy');
+    expect(countRows('reports')).toBe(1);
+    expect(countRows('samples')).toBe(50);
+    expect(ingest.stats()).toMatchObject({ reportsStored: 1, duplicates: 0 });
+  });
+
+  it('re-acks a copy that arrived while its original was being written, counting each message once', async () => {
+    await setup({}, { writerThread: true });
+    const { client, messages } = await agent();
+    await publish(client, 'birth', exampleBirth(Date.now()));
+    const report = exampleReport(Date.now(), 50, 0);
+    const other = new Database(dbPath);
+    other.prepare('BEGIN IMMEDIATE').run();
+    try {
+      void publish(client, 'report', report);
+      await new Promise((r) => setTimeout(r, 150)); // the first batch now waits on the lock
+      void publish(client, 'report', report);
+      await new Promise((r) => setTimeout(r, 150));
+    } finally {
+      other.prepare('ROLLBACK').run();
+      other.close();
+    }
+    await waitFor(() => messages.filter((m) => m.topic.endsWith('/ack')).length === 2, 'an ack for each copy');
+    expect(countRows('reports')).toBe(1);
+    expect(countRows('samples')).toBe(50);
+    expect(ingest.stats()).toMatchObject({ reportsStored: 1, duplicates: 1 });
   });
 });

@@ -61,9 +61,12 @@ export interface PresenceChange {
 }
 
 export interface IngestStats {
+  /** Reports validated and batched (a copy the commit then finds stored counts here too). */
   reportsAccepted: number;
+  /** Reports committed: with `duplicates` and `rejected`, every message is counted once. */
   reportsStored: number;
   samplesStored: number;
+  /** Copies re-acked: found in memory on arrival, or by the database's key at commit. */
   duplicates: number;
   rejected: Record<string, number>;
   skewed: number;
@@ -100,6 +103,10 @@ export class Ingest {
   private batch: BatchItem[] = [];
   private batchSamples = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The batches committing or queued to commit, one after the other; never rejects. */
+  private flushTail: Promise<void> = Promise.resolve();
+  private flushQueued = false;
+  private readonly acksInFlight = new Set<Promise<void>>();
   private running = false;
   private readonly committed: LruSet;
   private readonly inBatch = new Set<string>();
@@ -367,8 +374,25 @@ export class Ingest {
     });
   }
 
-  /** Commits the current batch and publishes its acks. Safe to call at any time. */
-  async flush(): Promise<void> {
+  /**
+   * Commits the current batch and publishes its acks; resolves once they are published. Safe to call
+   * at any time. Batches commit one at a time: while one is being written (on the writer thread the
+   * main thread is free meanwhile), the next one keeps growing.
+   */
+  flush(): Promise<void> {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      this.flushTail = this.flushTail
+        .then(() => this.commitBatch())
+        .catch((err: unknown) => {
+          this.log.error({ err }, 'Ingest failed on a batch');
+        });
+    }
+    return this.flushTail.then(() => Promise.all(this.acksInFlight)).then(() => undefined);
+  }
+
+  private async commitBatch(): Promise<void> {
+    this.flushQueued = false;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
@@ -379,13 +403,15 @@ export class Ingest {
     this.batchSamples = 0;
     const toStore = items.filter((i) => !i.ackOnly);
     const keyOf = (i: BatchItem) => `${i.pending.hostId}/${i.pending.report.boot_id}/${i.pending.report.seq}`;
+    // A copy arriving while this batch is written is taken as new: the database's key then tells a
+    // duplicate (the commit succeeded) from a report to store (it failed), so nothing is acked unstored.
     for (const i of toStore) this.inBatch.delete(keyOf(i));
     let committedOk = true;
     const stored: CommittedReport[] = [];
     if (toStore.length > 0) {
       const started = performance.now();
       try {
-        const result = this.store.commitReports(toStore.map((i) => i.pending));
+        const result = await this.store.commit(toStore.map((i) => i.pending));
         const ms = performance.now() - started;
         const lat = this.counters.commitLatencyMs;
         lat.last = ms;
@@ -421,7 +447,11 @@ export class Ingest {
     // in external mode mqtt.js stops reading after max_unacked unreleased messages, and the
     // broker's PUBACKs for our acks would then never be read (a deadlock seen under load).
     for (const i of items) i.done();
-    await this.publishAcks(ackable);
+    const acks = this.publishAcks(ackable);
+    this.acksInFlight.add(acks);
+    void acks.finally(() => this.acksInFlight.delete(acks));
+    // The listeners (the diagnosis writes its rows) run before the next batch is handed to the
+    // writer, so the two connections do not wait on each other's write lock.
     if (stored.length > 0) for (const l of this.committedListeners) this.safely(() => l(stored));
   }
 

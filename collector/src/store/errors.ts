@@ -29,11 +29,14 @@ export class StoreError extends Error {
   readonly code: StoreErrorCode;
   /** The SQLite error code behind it (`SQLITE_FULL`), when there is one. */
   readonly sqliteCode: string | undefined;
+  /** What failed, without the code's summary and hint (rebuilds the error across a thread boundary). */
+  readonly detail: string;
   constructor(code: StoreErrorCode, detail: string, options: { cause?: unknown; sqliteCode?: string } = {}) {
     const hint = HINTS[code];
     super(`${STORE_ERRORS[code]}: ${detail}${hint ? ` (${hint})` : ''}`, { cause: options.cause });
     this.name = 'StoreError';
     this.code = code;
+    this.detail = detail;
     this.sqliteCode = options.sqliteCode;
   }
 }

@@ -9,15 +9,16 @@ import { StoreError } from './errors.js';
 import { attribution, rigSeries } from './queries.js';
 import { runRetentionStep } from './retention.js';
 import { MIGRATIONS } from './schema.js';
-import { type PendingReport, Store, sampleColumns } from './store.js';
+import { type PendingReport, Store, type StoreOptions, sampleColumns } from './store.js';
+import type { WriterThread } from './writer-thread.js';
 
 const DAY = 86_400_000;
 let dir: string;
 let file: string;
 let store: Store;
 
-function open(): Store {
-  const s = new Store({ path: file, busyTimeoutMs: 200, cacheSizeMiB: 8, checkpointPages: 1000 });
+function open(extra: Partial<StoreOptions> = {}): Store {
+  const s = new Store({ path: file, busyTimeoutMs: 200, cacheSizeMiB: 8, checkpointPages: 1000, ...extra });
   s.open();
   return s;
 }
@@ -46,7 +47,8 @@ beforeEach(() => {
   file = path.join(dir, 'hw.db');
 });
 
-afterEach(() => {
+afterEach(async () => {
+  await store?.closeWriter();
   store?.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -155,6 +157,69 @@ describe('Store', () => {
     expect(rigs).toHaveLength(120);
     const byId = store.db.prepare('SELECT rig_id, ts FROM samples WHERE id = ?');
     for (const { id } of rigs) expect(byId.get(store.latestSample(id)?.id)).toEqual({ rig_id: id, ts: now });
+  });
+
+  it('commits on the writer thread exactly what it commits inline', async () => {
+    store = open({ writerThread: true });
+    const now = Date.now();
+    store.recordBirth('farm-a', 'host-1', exampleBirth(now), now);
+    const first = exampleReport(now - 10_000, 120, 0);
+    // a rig missing from the birth: the thread creates it, and the main thread learns its id
+    (first.rigs[119] as { rig: string }).rig = 'rig-new';
+    expect((await store.commit([pending(store, first)])).outcomes).toEqual(['stored']);
+    const second = exampleReport(now, 120, 1);
+    (second.rigs[119] as { rig: string }).rig = 'rig-new';
+    expect(await store.commit([pending(store, first), pending(store, second)])).toEqual({
+      outcomes: ['duplicate', 'stored'],
+      samplesWritten: 120,
+    });
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM samples').get()).toEqual({ n: 240 });
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM probe_results').get()).toEqual({
+      n: 2 * first.probes.length,
+    });
+    const host = store.findHost('farm-a', 'host-1')?.hostId as number;
+    const newRig = store.db.prepare("SELECT id FROM rigs WHERE name = 'rig-new'").get() as { id: number };
+    expect(store.ensureRig(host, 'rig-new', now)).toBe(newRig.id);
+    const byId = store.db.prepare('SELECT rig_id, ts FROM samples WHERE id = ?');
+    const rigs = store.db.prepare('SELECT id FROM rigs WHERE last_sample_id IS NULL').all() as Array<{ id: number }>;
+    expect(rigs.length).toBeGreaterThan(100);
+    for (const { id } of rigs) expect(byId.get(store.latestSample(id)?.id)).toEqual({ rig_id: id, ts: now });
+  });
+
+  it('fails a writer-thread batch whose lock never comes, storing nothing, then commits the next', async () => {
+    store = open({ writerThread: true });
+    const item = pending(store, exampleReport(Date.now(), 1, 0));
+    const other = new Database(file);
+    other.prepare('BEGIN IMMEDIATE').run();
+    try {
+      await expect(store.commit([item])).rejects.toMatchObject({
+        name: 'StoreError',
+        code: 'HW_ERR_STORE_BUSY',
+      });
+    } finally {
+      other.prepare('ROLLBACK').run();
+      other.close();
+    }
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 0 });
+    expect((await store.commit([item])).outcomes).toEqual(['stored']);
+  });
+
+  it('fails the batches of a writer thread that died and starts a new one', async () => {
+    const failures: StoreError[] = [];
+    store = open({ writerThread: true, onWriterFailure: (e) => failures.push(e) });
+    expect((await store.commit([pending(store, exampleReport(Date.now(), 2, 0))])).outcomes).toEqual(['stored']);
+    // what an unexpected exit of the thread (a native crash, an OOM) looks like to the store
+    const thread = (store as unknown as { thread: WriterThread }).thread;
+    const worker = (thread as unknown as { worker: { terminate(): Promise<number> } }).worker;
+    const inFlight = store.commit([pending(store, exampleReport(Date.now(), 2, 1))]);
+    await worker.terminate();
+    await expect(inFlight).rejects.toMatchObject({ code: 'HW_ERR_STORE' });
+    expect(failures.map((f) => f.message)).toEqual([expect.stringContaining('writer thread exited')]);
+    // the agent resends: a new thread stores it, or finds it stored if the dead one got that far
+    const resent = await store.commit([pending(store, exampleReport(Date.now(), 2, 1))]);
+    expect(resent.outcomes).toHaveLength(1);
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 2 });
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM samples').get()).toEqual({ n: 4 });
   });
 
   it('reduces a sample to its stored columns', () => {

@@ -1,19 +1,20 @@
 /**
- * The collector's SQLite store: one file, WAL, one connection owned by this process. Writes are
- * synchronous (better-sqlite3); a batch of reports is one transaction committed with
- * `synchronous=FULL`, because an ack promises the report survives a power cut.
- * Reads for the HTTP API live in `queries.ts`, retention in `retention.ts`.
+ * The collector's SQLite store: one file, WAL, owned by this process. The main thread's connection
+ * holds everything but report batches, which `commit` writes on the writer thread's own connection
+ * (`writer-thread.ts`; the transaction itself is `report-writer.ts`). A batch of reports is one
+ * transaction committed with `synchronous=FULL`, because an ack promises the report survives a
+ * power cut. Reads for the HTTP API live in `queries.ts`, retention in `retention.ts`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AgentState, Birth, Report, RigSample } from '@hashwatch/protocol';
 import Database from 'better-sqlite3';
 import { StoreError, toStoreError } from './errors.js';
+import { type CommitOutcome, ReportWriter, type WriteResult, type WriterItem } from './report-writer.js';
 import { migrate } from './schema.js';
+import { WriterThread } from './writer-thread.js';
 
-const SAMPLE_COLUMNS = 17;
-/** Rows per multi-row sample INSERT (17 columns each, well under SQLite's 32766 parameters). */
-const SAMPLE_ROWS_PER_INSERT = 50;
+export type { CommitOutcome } from './report-writer.js';
 
 export interface StoreOptions {
   /** SQLite file; its directory is created if missing. `:memory:` for throwaway tests. */
@@ -27,6 +28,14 @@ export interface StoreOptions {
    * autocheckpoint is off: at 1000 pages it fired on nearly every large commit.
    */
   checkpointPages: number;
+  /**
+   * Commit report batches (`commit`) on a worker thread with its own connection, so the disk wait
+   * and the inserts leave the main thread. Ignored for `:memory:` (a second connection would see
+   * another database).
+   */
+  writerThread?: boolean;
+  /** Hears of a writer thread that failed (its batches fail; the next batch starts a new thread). */
+  onWriterFailure?: (err: StoreError) => void;
 }
 
 export interface HostRef {
@@ -45,8 +54,6 @@ export interface PendingReport {
   skewMs: number | null;
   skewed: boolean;
 }
-
-export type CommitOutcome = 'stored' | 'duplicate';
 
 export interface CommitResult {
   outcomes: CommitOutcome[];
@@ -113,6 +120,58 @@ export function sampleColumns(s: RigSample): Omit<SampleRow, 'rig_id' | 'ts'> {
   };
 }
 
+/** Reduces a pending report to the plain data of the report transaction (`ReportWriter`). */
+export function toWriterItem(p: PendingReport): WriterItem {
+  const r = p.report;
+  const rigs: string[] = new Array(r.rigs.length);
+  const values: Array<number | string | null> = [];
+  r.rigs.forEach((sample, n) => {
+    rigs[n] = sample.rig;
+    const c = sampleColumns(sample);
+    values.push(
+      sample.ts,
+      c.reachable,
+      c.hashrate_hs,
+      c.power_w,
+      c.temp_max_c,
+      c.fan_min_rpm,
+      c.boards_ok,
+      c.boards_total,
+      c.accepted,
+      c.rejected,
+      c.stale,
+      c.hw_errors,
+      c.pool_ok,
+      c.error_kind,
+      c.flags,
+    );
+  });
+  return {
+    hostId: p.hostId,
+    bootId: r.boot_id,
+    seq: r.seq,
+    ts: r.ts,
+    receivedMs: p.receivedMs,
+    historical: r.historical ? 1 : 0,
+    skewMs: p.skewMs,
+    skewed: p.skewed ? 1 : 0,
+    agentJson: r.agent ? JSON.stringify(r.agent) : null,
+    rigs,
+    values,
+    probes: r.probes.map((q) => [
+      q.ts,
+      q.target,
+      q.kind,
+      q.role,
+      q.ok ? 1 : 0,
+      q.attempts,
+      q.loss_ratio,
+      q.latency_ms ?? null,
+      q.error_class ?? null,
+    ]),
+  };
+}
+
 export class Store {
   private readonly options: StoreOptions;
   private conn: Database.Database | undefined;
@@ -124,7 +183,8 @@ export class Store {
   /** Latest sample per rig (by ts), kept in memory and flushed to `rigs` by flushLatest(). */
   private readonly latest = new Map<number, { id: number; ts: number }>();
   private readonly latestDirty = new Set<number>();
-  private readonly sampleInserts = new Map<number, Database.Statement>();
+  private writer: ReportWriter | undefined;
+  private thread: WriterThread | undefined;
 
   constructor(options: StoreOptions) {
     this.options = options;
@@ -161,15 +221,31 @@ export class Store {
       }
       this.conn = db;
       this.stmts = this.prepare(db);
+      this.writer = new ReportWriter(db, this.rigIds);
       this.loadCaches();
+      if (this.options.writerThread && file !== ':memory:') {
+        this.thread = new WriterThread(
+          { path: file, busyTimeoutMs: this.options.busyTimeoutMs, cacheSizeMiB: this.options.cacheSizeMiB },
+          (err) => this.options.onWriterFailure?.(err),
+        );
+      }
     } catch (err) {
       throw toStoreError(err, `opening ${file}`);
     }
   }
 
+  /** Ends the writer thread, if any, after the batches it was given. Call before `close()`. */
+  async closeWriter(): Promise<void> {
+    const thread = this.thread;
+    this.thread = undefined;
+    await thread?.close();
+  }
+
   /** Flushes the latest-sample pointers, checkpoints and closes. Idempotent. */
   close(): void {
     if (!this.conn) return;
+    // normally ended by closeWriter(); a thread left idle ends with its connection
+    void this.closeWriter();
     try {
       this.flushLatest();
       this.conn.pragma('wal_checkpoint(TRUNCATE)');
@@ -178,7 +254,7 @@ export class Store {
     }
     this.conn.close();
     this.conn = undefined;
-    this.sampleInserts.clear();
+    this.writer = undefined;
     this.stmts = undefined;
   }
 
@@ -207,10 +283,6 @@ export class Store {
       selectHost: db.prepare<[number, string], { id: number; boot_id: string | null }>(
         'SELECT id, boot_id FROM hosts WHERE site_id = ? AND name = ?',
       ),
-      insertRig: db.prepare(
-        'INSERT INTO rigs (host_id, name, first_seen_ms) VALUES (?, ?, ?) ON CONFLICT (host_id, name) DO NOTHING',
-      ),
-      selectRig: db.prepare<[number, string], { id: number }>('SELECT id FROM rigs WHERE host_id = ? AND name = ?'),
       updateBirth: db.prepare(
         `UPDATE hosts SET boot_id = @boot_id, conn = @conn, birth_ts = @ts, birth_received_ms = @received,
            agent_version = @agent_version, hostname = @hostname, os = @os, arch = @arch, uptime_s = @uptime_s,
@@ -226,31 +298,8 @@ export class Store {
          VALUES (@host_id, @boot_id, @conn, @now, @now, @status, @reason)
          ON CONFLICT (host_id, boot_id, conn) DO UPDATE SET last_seen_ms = @now, status = @status, reason = @reason`,
       ),
-      insertReport: db.prepare(
-        `INSERT INTO reports (host_id, boot_id, seq, ts, received_ms, historical, skew_ms, skewed, rig_count, agent_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host_id, boot_id, seq) DO NOTHING`,
-      ),
-      insertProbe: db.prepare(
-        `INSERT INTO probe_results (host_id, report_id, ts, target, kind, role, ok, attempts, loss_ratio, latency_ms, error_class)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
       updateLatest: db.prepare('UPDATE rigs SET last_sample_id = ?, last_sample_ts = ? WHERE id = ?'),
     };
-  }
-
-  /** The INSERT of `rows` samples at once, prepared on first use. */
-  private sampleInsert(rows: number): Database.Statement {
-    let stmt = this.sampleInserts.get(rows);
-    if (!stmt) {
-      const one = `(${new Array(SAMPLE_COLUMNS).fill('?').join(', ')})`;
-      stmt = this.db.prepare(
-        `INSERT INTO samples (rig_id, ts, report_id, reachable, hashrate_hs, power_w, temp_max_c, fan_min_rpm,
-           boards_ok, boards_total, accepted, rejected, stale, hw_errors, pool_ok, error_kind, flags)
-         VALUES ${new Array(rows).fill(one).join(', ')}`,
-      );
-      this.sampleInserts.set(rows, stmt);
-    }
-    return stmt;
   }
 
   private loadCaches(): void {
@@ -373,21 +422,15 @@ export class Store {
     }
   }
 
-  private rigId(hostId: number, rig: string, nowMs: number): number {
-    const key = `${hostId}/${rig}`;
-    let id = this.rigIds.get(key);
-    if (id === undefined) {
-      this.s.insertRig.run(hostId, rig, nowMs);
-      id = (this.s.selectRig.get(hostId, rig) as { id: number }).id;
-      this.rigIds.set(key, id);
-    }
-    return id;
+  private rigId(hostId: number, rig: string, nowMs: number, created: Array<[string, number]> = []): number {
+    if (!this.writer) throw new StoreError('HW_ERR_STORE_CLOSED', this.options.path);
+    return this.writer.rigId(hostId, rig, nowMs, created);
   }
 
   /** Stores a birth: host facts and the rig inventory (rigs missing from it stay, out of inventory). */
   recordBirth(site: string, host: string, birth: Birth, receivedMs: number): HostRef {
     const ref = this.ensureHost(site, host, receivedMs);
-    const created: string[] = [];
+    const created: Array<[string, number]> = [];
     try {
       this.db.transaction(() => {
         this.s.updateBirth.run({
@@ -406,9 +449,8 @@ export class Store {
         });
         this.s.clearInventory.run(ref.hostId);
         for (const rig of birth.rigs) {
-          if (!this.rigIds.has(`${ref.hostId}/${rig.id}`)) created.push(`${ref.hostId}/${rig.id}`);
           this.s.updateRigInventory.run({
-            id: this.rigId(ref.hostId, rig.id, receivedMs),
+            id: this.rigId(ref.hostId, rig.id, receivedMs, created),
             model: rig.model,
             api: rig.api,
             nominal_hashrate_hs: rig.nominal_hashrate_hs,
@@ -419,7 +461,7 @@ export class Store {
         }
       })();
     } catch (err) {
-      for (const key of created) this.rigIds.delete(key);
+      for (const [key] of created) this.rigIds.delete(key);
       throw toStoreError(err, `storing the birth of ${site}/${host}`);
     }
     this.hostsWithBirth.add(ref.hostId);
@@ -447,104 +489,30 @@ export class Store {
   }
 
   /**
-   * Commits a batch of reports in one transaction. A report already stored (same host, boot_id,
-   * seq) is a duplicate and none of its samples are written. Throws a StoreError and stores
-   * nothing when the commit fails: the caller must not ack.
+   * Commits a batch of reports in one transaction on this thread. A report already stored (same
+   * host, boot_id, seq) is a duplicate and none of its samples are written. Throws a StoreError and
+   * stores nothing when the commit fails: the caller must not ack.
    */
   commitReports(items: readonly PendingReport[]): CommitResult {
-    const s = this.s;
-    const outcomes: CommitOutcome[] = [];
-    const latest: Array<[number, number, number]> = [];
-    const createdRigs: string[] = [];
-    let samplesWritten = 0;
-    const run = this.db.transaction(() => {
-      for (const item of items) {
-        const r = item.report;
-        const info = s.insertReport.run(
-          item.hostId,
-          r.boot_id,
-          r.seq,
-          r.ts,
-          item.receivedMs,
-          r.historical ? 1 : 0,
-          item.skewMs,
-          item.skewed ? 1 : 0,
-          r.rigs.length,
-          r.agent ? JSON.stringify(r.agent) : null,
-        );
-        if (info.changes === 0) {
-          outcomes.push('duplicate');
-          continue;
-        }
-        outcomes.push('stored');
-        const reportId = Number(info.lastInsertRowid);
-        const params: Array<number | string | null> = [];
-        const rigIdsOfReport: number[] = [];
-        for (const sample of r.rigs) {
-          const key = `${item.hostId}/${sample.rig}`;
-          if (!this.rigIds.has(key)) createdRigs.push(key);
-          const rigId = this.rigId(item.hostId, sample.rig, item.receivedMs);
-          const c = sampleColumns(sample);
-          rigIdsOfReport.push(rigId);
-          params.push(
-            rigId,
-            sample.ts,
-            reportId,
-            c.reachable,
-            c.hashrate_hs,
-            c.power_w,
-            c.temp_max_c,
-            c.fan_min_rpm,
-            c.boards_ok,
-            c.boards_total,
-            c.accepted,
-            c.rejected,
-            c.stale,
-            c.hw_errors,
-            c.pool_ok,
-            c.error_kind,
-            c.flags,
-          );
-        }
-        // Multi-row INSERTs: the per-call cost of better-sqlite3 dominates single-row inserts.
-        for (let first = 0; first < rigIdsOfReport.length; first += SAMPLE_ROWS_PER_INSERT) {
-          const rows = Math.min(SAMPLE_ROWS_PER_INSERT, rigIdsOfReport.length - first);
-          const res = this.sampleInsert(rows).run(
-            params.slice(first * SAMPLE_COLUMNS, (first + rows) * SAMPLE_COLUMNS),
-          );
-          // One statement into a rowid table without concurrent writers: consecutive rowids.
-          const lastId = Number(res.lastInsertRowid);
-          for (let k = 0; k < rows; k++) {
-            const n = first + k;
-            latest.push([rigIdsOfReport[n] as number, lastId - rows + 1 + k, (r.rigs[n] as RigSample).ts]);
-          }
-          samplesWritten += rows;
-        }
-        for (const p of r.probes) {
-          s.insertProbe.run(
-            item.hostId,
-            reportId,
-            p.ts,
-            p.target,
-            p.kind,
-            p.role,
-            p.ok ? 1 : 0,
-            p.attempts,
-            p.loss_ratio,
-            p.latency_ms ?? null,
-            p.error_class ?? null,
-          );
-        }
-      }
-    });
-    try {
-      run();
-    } catch (err) {
-      for (const key of createdRigs) this.rigIds.delete(key);
-      throw toStoreError(err, `committing a batch of ${items.length} reports`);
-    }
-    for (const [rigId, id, ts] of latest) this.noteLatest(rigId, id, ts);
-    return { outcomes, samplesWritten };
+    if (!this.writer) throw new StoreError('HW_ERR_STORE_CLOSED', this.options.path);
+    return this.applyWrite(this.writer.write(items.map(toWriterItem)));
+  }
+
+  /**
+   * `commitReports` on the writer thread when `writerThread` is on (the main thread stays free while
+   * the batch is written and synced), else on this one. Rejects with a StoreError.
+   */
+  async commit(items: readonly PendingReport[]): Promise<CommitResult> {
+    if (!this.thread) return this.commitReports(items);
+    const writerItems = items.map(toWriterItem);
+    return this.applyWrite(await this.thread.write(writerItems));
+  }
+
+  private applyWrite(result: WriteResult): CommitResult {
+    for (const [key, id] of result.createdRigs) this.rigIds.set(key, id);
+    const l = result.latest;
+    for (let i = 0; i < l.length; i += 3) this.noteLatest(l[i] as number, l[i + 1] as number, l[i + 2] as number);
+    return { outcomes: result.outcomes, samplesWritten: result.samplesWritten };
   }
 
   /** Checkpoints the WAL (PASSIVE: never waits for readers); truncates it past `checkpointPages`. */
