@@ -8,8 +8,11 @@
 import type Database from 'better-sqlite3';
 import { toStoreError } from './errors.js';
 
-/** Stored columns per sample after rig_id: ts, then SAMPLE_VALUE_COLUMNS values (see `sampleValues`). */
-export const WRITER_COLUMNS_PER_SAMPLE = 15;
+/**
+ * Numbers per sample in `WriterItem.numbers`: ts, reachable, hashrate_hs, power_w, temp_max_c,
+ * fan_min_rpm, boards_ok, boards_total, accepted, rejected, stale, hw_errors, pool_ok (NaN = NULL).
+ */
+export const SAMPLE_NUMBERS = 13;
 /** Rows per multi-row sample INSERT (17 columns each, well under SQLite's 32766 parameters). */
 const SAMPLE_ROWS_PER_INSERT = 50;
 const SAMPLE_COLUMNS = 17;
@@ -30,8 +33,13 @@ export interface WriterItem {
   agentJson: string | null;
   /** Rig names, in report order. */
   rigs: string[];
-  /** WRITER_COLUMNS_PER_SAMPLE values per rig, in the order of `rigs`. */
-  values: Array<number | string | null>;
+  /**
+   * SAMPLE_NUMBERS numbers per rig, in the order of `rigs`. A typed array rather than a list of
+   * values: filling it allocates nothing per sample, and it crosses to the writer thread as one copy.
+   */
+  numbers: Float64Array;
+  /** (index in `rigs`, error_kind, flags) of each rig that has either, by ascending index. */
+  texts: Array<number | string | null>;
   probes: WriterProbe[];
 }
 
@@ -137,7 +145,9 @@ export class ReportWriter {
         outcomes.push('stored');
         const reportId = Number(info.lastInsertRowid);
         const n = item.rigs.length;
-        const v = item.values;
+        const num = item.numbers;
+        const texts = item.texts;
+        let t = 0;
         // Multi-row INSERTs: the per-call cost of better-sqlite3 dominates single-row inserts.
         for (let first = 0; first < n; first += SAMPLE_ROWS_PER_INSERT) {
           const rows = Math.min(SAMPLE_ROWS_PER_INSERT, n - first);
@@ -145,23 +155,31 @@ export class ReportWriter {
           const rigIdsOfChunk: number[] = new Array(rows);
           let p = 0;
           for (let k = 0; k < rows; k++) {
-            const base = (first + k) * WRITER_COLUMNS_PER_SAMPLE;
-            const rigId = this.rigId(item.hostId, item.rigs[first + k] as string, item.receivedMs, createdRigs);
+            const index = first + k;
+            const base = index * SAMPLE_NUMBERS;
+            const rigId = this.rigId(item.hostId, item.rigs[index] as string, item.receivedMs, createdRigs);
             rigIdsOfChunk[k] = rigId;
             params[p++] = rigId;
-            params[p++] = v[base] as number; // ts
+            params[p++] = num[base] as number; // ts
             params[p++] = reportId;
-            for (let c = 1; c < WRITER_COLUMNS_PER_SAMPLE; c++) params[p++] = v[base + c] as number | string | null;
+            for (let c = 1; c < SAMPLE_NUMBERS; c++) {
+              const x = num[base + c] as number;
+              params[p++] = Number.isNaN(x) ? null : x;
+            }
+            if (texts[t] === index) {
+              params[p++] = texts[t + 1] as string | null; // error_kind
+              params[p++] = texts[t + 2] as string | null; // flags
+              t += 3;
+            } else {
+              params[p++] = null;
+              params[p++] = null;
+            }
           }
           const res = this.sampleInsert(rows).run(params);
           // One statement into a rowid table with the write lock held: consecutive rowids.
           const lastId = Number(res.lastInsertRowid);
           for (let k = 0; k < rows; k++) {
-            latest.push(
-              rigIdsOfChunk[k] as number,
-              lastId - rows + 1 + k,
-              v[(first + k) * WRITER_COLUMNS_PER_SAMPLE] as number,
-            );
+            latest.push(rigIdsOfChunk[k] as number, lastId - rows + 1 + k, num[(first + k) * SAMPLE_NUMBERS] as number);
           }
           samplesWritten += rows;
         }

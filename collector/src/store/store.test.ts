@@ -222,6 +222,50 @@ describe('Store', () => {
     expect(store.db.prepare('SELECT COUNT(*) AS n FROM samples').get()).toEqual({ n: 4 });
   });
 
+  it('stores every column of varied samples, NULLs included, inline and on the writer thread', async () => {
+    const now = Date.UTC(2026, 5, 10);
+    const base = exampleRigSample(now, 'rig-ok');
+    const rigs = [
+      base,
+      { rig: 'rig-down', ts: now, reachable: false, error: { kind: 'timeout' as const, message: 'no answer' } },
+      {
+        ...base,
+        rig: 'rig-odd',
+        power_w: undefined,
+        fans: [],
+        boards: [
+          { ...base.boards![0]!, ok: false, temp_c: undefined },
+          { ...base.boards![1]!, temp_c: 99 },
+        ],
+        temps: [{ sensor: 'pcb', temp_c: 100 }],
+        pools: [{ ...base.pools![0]!, active: false }],
+        flags: ['reply_repaired'],
+        firmware_errors: [{ code: 'E-503', message: 'board 0 missing' }],
+      },
+    ];
+    const expected = [
+      [1, 110e12, 3250, 72, 5400, 3, 3, 15120, 14, 2, 12, 1, null, null],
+      [0, null, null, null, null, null, null, null, null, null, null, null, 'timeout', null],
+      [1, 110e12, null, 100, null, 1, 2, 15120, 14, 2, 12, 0, null, 'reply_repaired,fw:E-503'],
+    ];
+    const columns =
+      'reachable, hashrate_hs, power_w, temp_max_c, fan_min_rpm, boards_ok, boards_total, accepted, rejected, stale, hw_errors, pool_ok, error_kind, flags';
+    for (const writerThread of [false, true]) {
+      store = open({ writerThread });
+      const report = exampleReport(now, 0, writerThread ? 2 : 1);
+      report.rigs = rigs as Report['rigs'];
+      await store.commit([pending(store, report)]);
+      const rows = store.db
+        .prepare(`SELECT ${columns} FROM samples s JOIN reports r ON r.id = s.report_id WHERE r.seq = ? ORDER BY s.id`)
+        .raw()
+        .all(report.seq);
+      expect(rows).toEqual(expected);
+      await store.closeWriter();
+      store.close();
+    }
+    store = open();
+  });
+
   it('reduces a sample to its stored columns', () => {
     const c = sampleColumns(exampleRigSample(Date.now()));
     expect(c).toMatchObject({

@@ -10,7 +10,13 @@ import path from 'node:path';
 import type { AgentState, Birth, Report, RigSample } from '@hashwatch/protocol';
 import Database from 'better-sqlite3';
 import { StoreError, toStoreError } from './errors.js';
-import { type CommitOutcome, ReportWriter, type WriteResult, type WriterItem } from './report-writer.js';
+import {
+  type CommitOutcome,
+  ReportWriter,
+  SAMPLE_NUMBERS,
+  type WriteResult,
+  type WriterItem,
+} from './report-writer.js';
 import { migrate } from './schema.js';
 import { WriterThread } from './writer-thread.js';
 
@@ -80,72 +86,92 @@ export interface SampleRow {
   flags: string | null;
 }
 
-function maxOf(values: Iterable<number>): number | null {
-  let out: number | null = null;
-  for (const v of values) if (out === null || v > out) out = v;
-  return out;
+/** Writes a sample's SAMPLE_NUMBERS stored numbers at `out[at…]` (NaN = NULL), allocating nothing. */
+function writeSampleNumbers(s: RigSample, out: Float64Array, at: number): void {
+  let tempMax = Number.NaN;
+  if (s.temps) for (const t of s.temps) tempMax = larger(tempMax, t.temp_c);
+  let boardsOk = 0;
+  if (s.boards) {
+    for (const b of s.boards) {
+      if (b.temp_c !== undefined) tempMax = larger(tempMax, b.temp_c);
+      if (b.ok) boardsOk++;
+    }
+  }
+  let fanMin = Number.NaN;
+  if (s.fans) for (const f of s.fans) if (Number.isNaN(fanMin) || f.rpm < fanMin) fanMin = f.rpm;
+  let poolOk = Number.NaN;
+  if (s.pools && s.pools.length > 0) {
+    poolOk = 0;
+    for (const pool of s.pools) {
+      if (pool.active) {
+        poolOk = pool.status === 'alive' ? 1 : 0;
+        break;
+      }
+    }
+  }
+  out[at] = s.ts;
+  out[at + 1] = s.reachable ? 1 : 0;
+  out[at + 2] = s.hashrate_hs ?? Number.NaN;
+  out[at + 3] = s.power_w ?? Number.NaN;
+  out[at + 4] = tempMax;
+  out[at + 5] = fanMin;
+  out[at + 6] = s.boards ? boardsOk : Number.NaN;
+  out[at + 7] = s.boards ? s.boards.length : Number.NaN;
+  out[at + 8] = s.accepted ?? Number.NaN;
+  out[at + 9] = s.rejected ?? Number.NaN;
+  out[at + 10] = s.stale ?? Number.NaN;
+  out[at + 11] = s.hw_errors ?? Number.NaN;
+  out[at + 12] = poolOk;
 }
 
-function minOf(values: Iterable<number>): number | null {
-  let out: number | null = null;
-  for (const v of values) if (out === null || v < out) out = v;
-  return out;
+function larger(max: number, v: number): number {
+  return Number.isNaN(max) || v > max ? v : max;
 }
 
-function* sampleTemps(s: RigSample): Iterable<number> {
-  for (const t of s.temps ?? []) yield t.temp_c;
-  for (const b of s.boards ?? []) if (b.temp_c !== undefined) yield b.temp_c;
+/** The stored `flags` column: the agent's flags and the firmware's error codes, or null. */
+function sampleFlags(s: RigSample): string | null {
+  if (!s.flags?.length && !s.firmware_errors?.length) return null;
+  return [...(s.flags ?? []), ...(s.firmware_errors ?? []).map((e) => `fw:${e.code}`)].join(',');
 }
 
 /** Reduces a rig sample to the stored columns (everything the diagnosis and the API read). */
 export function sampleColumns(s: RigSample): Omit<SampleRow, 'rig_id' | 'ts'> {
-  const pools = s.pools ?? [];
-  const active = pools.find((p) => p.active);
-  const flags = [...(s.flags ?? []), ...(s.firmware_errors ?? []).map((e) => `fw:${e.code}`)];
+  const n = new Float64Array(SAMPLE_NUMBERS);
+  writeSampleNumbers(s, n, 0);
+  const v = (k: number): number | null => (Number.isNaN(n[k]) ? null : (n[k] as number));
   return {
-    reachable: s.reachable ? 1 : 0,
-    hashrate_hs: s.hashrate_hs ?? null,
-    power_w: s.power_w ?? null,
-    temp_max_c: maxOf(sampleTemps(s)),
-    fan_min_rpm: minOf((s.fans ?? []).map((f) => f.rpm)),
-    boards_ok: s.boards ? s.boards.filter((b) => b.ok).length : null,
-    boards_total: s.boards ? s.boards.length : null,
-    accepted: s.accepted ?? null,
-    rejected: s.rejected ?? null,
-    stale: s.stale ?? null,
-    hw_errors: s.hw_errors ?? null,
-    pool_ok: pools.length === 0 ? null : active?.status === 'alive' ? 1 : 0,
+    reachable: n[1] as number,
+    hashrate_hs: v(2),
+    power_w: v(3),
+    temp_max_c: v(4),
+    fan_min_rpm: v(5),
+    boards_ok: v(6),
+    boards_total: v(7),
+    accepted: v(8),
+    rejected: v(9),
+    stale: v(10),
+    hw_errors: v(11),
+    pool_ok: v(12),
     error_kind: s.error?.kind ?? null,
-    flags: flags.length === 0 ? null : flags.join(','),
+    flags: sampleFlags(s),
   };
 }
 
 /** Reduces a pending report to the plain data of the report transaction (`ReportWriter`). */
 export function toWriterItem(p: PendingReport): WriterItem {
   const r = p.report;
-  const rigs: string[] = new Array(r.rigs.length);
-  const values: Array<number | string | null> = [];
-  r.rigs.forEach((sample, n) => {
-    rigs[n] = sample.rig;
-    const c = sampleColumns(sample);
-    values.push(
-      sample.ts,
-      c.reachable,
-      c.hashrate_hs,
-      c.power_w,
-      c.temp_max_c,
-      c.fan_min_rpm,
-      c.boards_ok,
-      c.boards_total,
-      c.accepted,
-      c.rejected,
-      c.stale,
-      c.hw_errors,
-      c.pool_ok,
-      c.error_kind,
-      c.flags,
-    );
-  });
+  const n = r.rigs.length;
+  const rigs: string[] = new Array(n);
+  const numbers = new Float64Array(n * SAMPLE_NUMBERS);
+  const texts: Array<number | string | null> = [];
+  for (let k = 0; k < n; k++) {
+    const sample = r.rigs[k] as RigSample;
+    rigs[k] = sample.rig;
+    writeSampleNumbers(sample, numbers, k * SAMPLE_NUMBERS);
+    const errorKind = sample.error?.kind ?? null;
+    const flags = sampleFlags(sample);
+    if (errorKind !== null || flags !== null) texts.push(k, errorKind, flags);
+  }
   return {
     hostId: p.hostId,
     bootId: r.boot_id,
@@ -157,7 +183,8 @@ export function toWriterItem(p: PendingReport): WriterItem {
     skewed: p.skewed ? 1 : 0,
     agentJson: r.agent ? JSON.stringify(r.agent) : null,
     rigs,
-    values,
+    numbers,
+    texts,
     probes: r.probes.map((q) => [
       q.ts,
       q.target,
