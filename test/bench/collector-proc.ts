@@ -2,6 +2,9 @@
  * A real collector process for the benchmarks (`node collector/dist/cli.js run`), with its own
  * temp data dir and SQLite file, on free loopback ports, either with its embedded broker
  * (anonymous, loopback only) or as a client of an external broker. Needs `npx tsc -b` first.
+ *
+ * HASHWATCH_BENCH_COLLECTOR_CLI=<path to another build's cli.js> runs that build instead, so a
+ * change can be compared with the code before it in the same session (the machine is shared).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -11,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePort, waitFor } from './proc.js';
 
-export const COLLECTOR_CLI = fileURLToPath(new URL('../../collector/dist/cli.js', import.meta.url));
+export const COLLECTOR_CLI =
+  process.env['HASHWATCH_BENCH_COLLECTOR_CLI'] ||
+  fileURLToPath(new URL('../../collector/dist/cli.js', import.meta.url));
 export const AGENT_CLI = fileURLToPath(new URL('../../agent/dist/cli.js', import.meta.url));
 
 export function requireBuild(): void {

@@ -15,6 +15,7 @@
  *                      (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
  *   --ingest-rigs 1,100   only these report sizes in the ingest suite (default 1,100,500)
  *   --ingest-brokers embedded  only these brokers in the ingest suite (default embedded,mosquitto)
+ *   --ingest-no-inline    skip the inline-writes baseline rows (for quicker A/B runs of one setting)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { realSampleShape } from '../fleet/payload.js';
 import { requireBuild } from './collector-proc.js';
-import { type AgentResult, benchAgent } from './suites/agent.js';
+import { type AgentResult, benchAgent, benchReplyParse } from './suites/agent.js';
 import { type BackfillResult, benchBackfill } from './suites/backfill.js';
 import { benchDiagnosis, type DiagnosisRow } from './suites/diagnosis.js';
 import { benchFleet, type FleetResult, type StateChangeRow } from './suites/fleet.js';
@@ -134,20 +135,32 @@ code alone) and the before/after figures on this machine.
    oldest first: live p99 249 ms while the whole 24 h backlog still replays in 432 s (its rate-limit floor).
 9. **Fixed: external broker mode deadlocked under load.** Ingest released the broker's PUBACKs only
    after its own acks were PUBACKed, which mqtt.js cannot read once \`max_unacked\` messages are held.
-10. **Open: ingest is bound by one JavaScript thread, and 150,000 samples/s is above this machine's
-   ceiling for these rows.** The ingest profile (100-rig reports) splits the collector's thread into
-   SQLite ~37 %, decode (JSON.parse + ajv) ~19 %, garbage collection ~19 %, diagnosis, fleet view and
-   live view ~10 %. Even with nothing but decode and store on the thread, the bound table above gives
-   about 56 % of raw for 100-rig reports, and the raw ceiling itself (one index on bucket, rig, ts,
-   chosen so that one rig's day reads in 0.4 ms instead of 289 ms) is below 150,000 rows/s here. Reports
-   over 128 KB (the 500-rig row) also pay V8's large-object allocation: turning a 163 KB payload into a
-   string costs ~1 ms against 0.04 ms at 81 KB, which is why decode per sample doubles at 500 rigs. The
-   next step is structural: decode, validation and the diagnosis of a site on worker threads, the main
-   thread keeping only the broker and the SQLite writer, fed compact columns rather than objects; and
-   agents splitting reports above ~100 KB. Handing decoded *objects* back from a worker does not
-   help: \`v8.deserialize\` of a decoded 100-rig report takes 0.78 ms against 0.41 ms for
-   \`JSON.parse\` of its 111 kB payload (measured here), so the diagnosis itself must take compact
-   input before decoding can leave the main thread.
+10. **Partly fixed, still open: ingest is bound by the collector's main thread, and 150,000 samples/s
+   is above what 2 shared cores give these rows.** The first ingest profile (100-rig reports) split the
+   collector's one thread into SQLite ~37 %, decode (JSON.parse + ajv) ~19 %, garbage collection ~19 %,
+   diagnosis, fleet view and live view ~10 %. **Fixed part:** report batches are now written on a
+   writer thread with its own SQLite connection (\`store.writer_thread\`, on by default): the main
+   thread hands over reports already reduced to their stored columns, keeps decoding the next batch
+   meanwhile, and acks when the thread answers. In the same run (the table above): 100-rig reports
+   46.6k against 45.2k samples/s inline (×1.03), 500-rig 48.0k against 37.3k (×1.29); an A/B run
+   earlier the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k). 1-rig reports
+   lose (×0.85): they are bound by the broker's cost per message, and each report now also crosses the
+   thread boundary. **Still open:** the main thread after the change is decode ~28 %, garbage
+   collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
+   busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
+   (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
+   broker and GC alone hold it under the goal. Most GC time is scavenges (~200 per 10 s, ~9 ms each)
+   that copy decoded reports still alive while their batch waits and commits; a 128 MB young
+   generation (\`--max-semi-space-size=128\`) cut GC time by about two thirds but added ~180 MB RSS,
+   and 32 or 64 MB did not help, so no flag was adopted. The raw ceiling itself (one index on bucket,
+   rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms) is near 150,000 rows/s here.
+   Reports over 128 KB (the 500-rig row) also pay V8's large-object allocation: turning a 163 KB
+   payload into a string costs ~1 ms against 0.04 ms at 81 KB, which is why decode per sample doubles
+   at 500 rigs. The next step is structural: the diagnosis taking compact per-rig columns instead of
+   decoded objects, so that decode and validation can move to worker threads (sharded by site) and the
+   main thread keeps the broker, the acks and the views; and agents splitting reports above ~100 KB.
+   Handing decoded *objects* back from a worker does not help: \`v8.deserialize\` of a decoded 100-rig
+   report takes 0.78 ms against 0.41 ms for \`JSON.parse\` of its 111 kB payload (measured here).
 11. **Fixed: a collector that read reports late took it for agents falling silent** (and for their
    clocks drifting). Silence was judged from when the collector read a host's last report, so
    reading late (a connect storm, a backfill, overload) wrote \`unknown\` gaps for hosts still
@@ -167,7 +180,18 @@ code alone) and the before/after figures on this machine.
    \`max_bytes\` defaults to 1 GiB: 7 days of a ~250-rig host (the simulated farm stores 5.9 kB per 100 rigs). The backfill's template rigs are
    identical but for their ids, so its spools deflate further (13.5 MB per 8,640 reports, from 962 MB as JSON);
    \`agent/test/spool-capacity.test.ts\` checks the default against a varied simulated farm.
-13. Figures were taken while other jobs loaded the 2 cores (see the load average): absolute numbers
+13. **Fixed: the agent paid 14 times the JSON.parse for every reply of older stock firmware.**
+   Stock Antminer firmware up to ~2020 (the S9's bmminer, the first S19 Pro releases) sends
+   almost-JSON (\`}{\` between STATS entries, \`"temp3":55 "temp_pcb1"\`), which the reader repairs
+   on every poll. The repair walked the reply one character at a time, and the agent runs without
+   TurboFan (finding 7), where that cost 174–215 µs per 2.5–3.5 kB reply against ~12 µs for a valid
+   one: +35–43 ms per 200-rig round, about a fifth of the agent's CPU, on such farms (the simulated
+   rigs answer valid JSON, so the Agent table never showed it). The repair now lets the regex
+   engine skip every stretch that needs no repair and walks only the tokens around a quirk: 25–30 µs
+   per repaired reply, and the trimming of the NUL terminator no longer costs a regex pass (a valid
+   reply: 15 → 12 µs, the JSON.parse alone). The Agent section's table measures it on every fixture;
+   a randomized test checks the output against the character-by-character pass it replaced.
+14. Figures were taken while other jobs loaded the 2 cores (see the load average): absolute numbers
    are pessimistic and noisy; ratios taken in the same run are the reliable part. Even those move
    when the noise hits a baseline: in the ingest run of 2026-12-05 the single-threaded ceilings
    ran slower than in the run before (100-rig decode 107k against 204k samples/s, raw 101k against
@@ -230,8 +254,10 @@ export function markdown(r: BenchResults): string {
       '## Ingest (end to end)',
       '',
       'Agent-shaped publishers (fleet simulator, one process, a fixed number of reports unacknowledged per host) →',
-      'broker → collector process (decode + validate, batch, SQLite commit with synchronous=FULL, diagnosis) → `ack`',
-      'received by the publisher. Rig samples are shaped like the real cgminer reader output of a simulated S19',
+      'broker → collector process (decode + validate, batch, SQLite commit with synchronous=FULL on the writer thread,',
+      'diagnosis) → `ack` received by the publisher; *inline writes* = the same with `store.writer_thread: false`',
+      '(the commit on the main thread, as before the writer thread). The publishers share the 2 cores with the collector.',
+      'Rig samples are shaped like the real cgminer reader output of a simulated S19',
       '(3 boards, 6 temperatures, 4 fans, 1 pool). Baselines, single-threaded in the bench process on the same rows:',
       '*raw* = better-sqlite3 batched multi-row INSERTs through the collector schema (no MQTT, no validation);',
       '*store* = the collector Store.commitReports; *decode* = protocol decode (JSON.parse + ajv).',
@@ -244,25 +270,46 @@ export function markdown(r: BenchResults): string {
       const ratio = c ? row.medianSamplesPerS / c.rawPerS : Number.NaN;
       const cpu =
         row.runs.map((x) => x.collectorCpuPercent).sort((a, b) => a - b)[Math.floor(row.runs.length / 2)] ?? 0;
+      const broker = row.writerThread === false ? `${row.broker}, inline writes` : row.broker;
       out.push(
-        `| ${row.broker} | ${row.rigsPerReport} | ${fmt(row.reportBytes)} | ${row.hosts} × ${row.inflightPerHost} | ${fmt(row.medianSamplesPerS)} | ${fmt(c?.rawPerS ?? Number.NaN)} | ${fmt(ratio * 100)} % | ${fmt(c?.storePerS ?? Number.NaN)} | ${fmt(c?.decodePerS ?? Number.NaN)} | ${fmt(row.medianP99AckMs)} ms | ${fmt(cpu)} % | ${goal(ratio >= 0.5)} | ${goal(row.medianSamplesPerS >= 150_000)} |`,
+        `| ${broker} | ${row.rigsPerReport} | ${fmt(row.reportBytes)} | ${row.hosts} × ${row.inflightPerHost} | ${fmt(row.medianSamplesPerS)} | ${fmt(c?.rawPerS ?? Number.NaN)} | ${fmt(ratio * 100)} % | ${fmt(c?.storePerS ?? Number.NaN)} | ${fmt(c?.decodePerS ?? Number.NaN)} | ${fmt(row.medianP99AckMs)} ms | ${fmt(cpu)} % | ${goal(ratio >= 0.5)} | ${goal(row.medianSamplesPerS >= 150_000)} |`,
       );
     }
     out.push(
       '',
       `Runs per figure: ${ing.rows[0]?.runs.length ?? 0}.`,
       '',
-      'What one thread can do at best, from the same run: decode and store one after the other on the',
-      "collector's single JavaScript thread, before the broker, the diagnosis and garbage collection take",
-      'their share (1 / (1/decode + 1/store)):',
+      'What the threads can do at best, from the same run, before the broker, the diagnosis and garbage',
+      'collection take their share: decode and store one after the other on one thread (inline writes:',
+      '1 / (1/decode + 1/store)), or side by side on two (the writer thread: the slower of the two):',
       '',
-      '| rigs/report | decode µs/sample | store µs/sample | one-thread bound | bound / raw |',
-      '| --- | --- | --- | --- | --- |',
+      '| rigs/report | decode µs/sample | store µs/sample | one-thread bound | bound / raw | two-thread bound | bound / raw |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const c of ing.ceilings) {
-      const bound = 1 / (1 / c.decodePerS + 1 / c.storePerS);
+      const one = 1 / (1 / c.decodePerS + 1 / c.storePerS);
+      const two = Math.min(c.decodePerS, c.storePerS);
       out.push(
-        `| ${c.rigsPerReport} | ${fmt(1e6 / c.decodePerS, 1)} | ${fmt(1e6 / c.storePerS, 1)} | ${fmt(bound)}/s | ${fmt((bound / c.rawPerS) * 100)} % |`,
+        `| ${c.rigsPerReport} | ${fmt(1e6 / c.decodePerS, 1)} | ${fmt(1e6 / c.storePerS, 1)} | ${fmt(one)}/s | ${fmt((one / c.rawPerS) * 100)} % | ${fmt(two)}/s | ${fmt((two / c.rawPerS) * 100)} % |`,
+      );
+    }
+    const pairs = ing.rows.flatMap((row) => {
+      const inline = ing.rows.find(
+        (x) => x.writerThread === false && x.broker === row.broker && x.rigsPerReport === row.rigsPerReport,
+      );
+      return row.writerThread && inline ? [{ row, inline }] : [];
+    });
+    if (pairs.length > 0) {
+      out.push(
+        '',
+        'The writer thread against inline writes, same broker, same run:',
+        '',
+        '| broker | rigs/report | writer thread | inline writes | thread / inline |',
+        '| --- | --- | --- | --- | --- |',
+        ...pairs.map(
+          ({ row, inline }) =>
+            `| ${row.broker} | ${row.rigsPerReport} | ${fmt(row.medianSamplesPerS)}/s | ${fmt(inline.medianSamplesPerS)}/s | ${fmt(row.medianSamplesPerS / inline.medianSamplesPerS, 2)} |`,
+        ),
       );
     }
     out.push('');
@@ -354,6 +401,21 @@ export function markdown(r: BenchResults): string {
       `| CPU per poll round (${a.rigs} rigs, spool commit, publish) | ${fmt(a.cpuMsPerRound)} ms | |`,
       '',
     );
+    if (a.replyParse) {
+      out.push(
+        "The simulated rigs answer valid JSON, like recent firmware. Older stock firmware does not (see the fixtures' SOURCE.md),",
+        "and the reader repairs every such reply. The reader's parse on each real-firmware fixture, in a process with the",
+        "agent's V8 flags, against JSON.parse of the same reply as valid JSON, same run:",
+        '',
+        '| fixture | bytes | needs repair | parse µs/reply | JSON.parse µs/reply | ratio |',
+        '| --- | --- | --- | --- | --- | --- |',
+        ...a.replyParse.map(
+          (p) =>
+            `| ${p.fixture} | ${fmt(p.bytes)} | ${p.repaired ? 'yes' : 'no'} | ${fmt(p.lenientUs, 1)} | ${fmt(p.jsonParseUs, 1)} | ${fmt(p.lenientUs / p.jsonParseUs, 1)} |`,
+        ),
+        '',
+      );
+    }
   }
   if (r.diagnosis) {
     out.push(
@@ -424,6 +486,7 @@ async function main(): Promise<void> {
               measureMs: 1500,
               brokers: ingestBrokers ?? ['embedded', 'mosquitto'],
               ceilingSamples: 2000,
+              inlineBaseline: false,
               ...(ingestNodeArgs ? { collectorNodeArgs: ingestNodeArgs } : {}),
             }
           : {
@@ -433,6 +496,8 @@ async function main(): Promise<void> {
               measureMs: 6000,
               brokers: ingestBrokers ?? ['embedded', 'mosquitto'],
               ceilingSamples: 100_000,
+              inlineBaseline:
+                !process.argv.includes('--ingest-no-inline') && (ingestBrokers ?? ['embedded']).includes('embedded'),
               ...(ingestNodeArgs ? { collectorNodeArgs: ingestNodeArgs } : {}),
             },
         log,
@@ -522,6 +587,7 @@ async function main(): Promise<void> {
         ...mid,
         runsCpuPercent: all.map((x) => x.cpuPercent),
         rssMaxBytes: Math.max(...all.map((x) => x.rssMaxBytes)),
+        replyParse: benchReplyParse(quick ? 50 : 1000),
       };
     },
     diagnosis: async () => {

@@ -7,12 +7,14 @@
  * change can be compared with the code before it under the same load (the machine is shared).
  * HASHWATCH_BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" passes node flags to the agent.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { createSimSite } from '../../../agent/src/sim/index.js';
+import { AGENT_V8_FLAGS } from '../../../agent/src/v8-flags.js';
 import { AGENT_CLI, CollectorProc, requireBuild } from '../collector-proc.js';
 import { sleep, waitFor, watchProcess } from '../proc.js';
 
@@ -31,6 +33,55 @@ export interface AgentResult extends AgentBenchOptions {
   reportsStored: number;
   /** CPU of every run, when several were made (run.ts reports the median run). */
   runsCpuPercent?: number[];
+  /** The reader's lenient parse on the real firmware fixtures (absent in older results). */
+  replyParse?: ReplyParseRow[];
+}
+
+export interface ReplyParseRow {
+  /** Fixture path under agent/test/fixtures. */
+  fixture: string;
+  bytes: number;
+  /** The reply needs the repair pass (real firmware quirks), not just JSON.parse. */
+  repaired: boolean;
+  /** parseLenient, as the agent runs it. */
+  lenientUs: number;
+  /** Baseline: JSON.parse of the same reply re-serialised as valid JSON. */
+  jsonParseUs: number;
+}
+
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../agent/test/fixtures');
+
+/**
+ * µs per reply of the cgminer reader's lenient parse on every real-firmware cgminer fixture, in a
+ * child process with the agent program's V8 flags (no TurboFan: the cost differs several-fold).
+ */
+export function benchReplyParse(msPerFixture: number): ReplyParseRow[] {
+  const files = readdirSync(FIXTURES, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.json') && !f.startsWith('bitaxe'))
+    .sort();
+  const parser = new URL('../../../agent/dist/readers/cgminer-json.js', import.meta.url).href;
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { parseLenient } from ${JSON.stringify(parser)};
+    const time = (f) => {
+      let n = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < ${msPerFixture}) { f(); n++; }
+      return ((performance.now() - t0) * 1000) / n;
+    };
+    const rows = [];
+    for (const fixture of ${JSON.stringify(files)}) {
+      const text = readFileSync(${JSON.stringify(FIXTURES)} + '/' + fixture, 'latin1');
+      const first = parseLenient(text);
+      if (!first.ok) throw new Error(fixture + ': ' + first.message);
+      const valid = JSON.stringify(first.value);
+      rows.push({ fixture, bytes: text.length, repaired: first.repaired,
+        lenientUs: time(() => parseLenient(text)), jsonParseUs: time(() => JSON.parse(valid)) });
+    }
+    process.stdout.write(JSON.stringify(rows));`;
+  const flags = AGENT_V8_FLAGS.map((f) => f.flag);
+  const out = execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  return JSON.parse(out) as ReplyParseRow[];
 }
 
 export async function benchAgent(o: AgentBenchOptions, log: (s: string) => void): Promise<AgentResult> {

@@ -210,6 +210,23 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
     const rigsEverUnknown = (
       db.prepare("SELECT count(DISTINCT rig_id) AS n FROM accounting WHERE state = 'unknown'").get() as { n: number }
     ).n;
+    // Each false `unknown` says where and when it was, and why the diagnosis thought so.
+    const unknownRigs = db
+      .prepare(
+        `SELECT h.name AS host, r.name AS rig, min(a.ts) AS firstTs, count(*) AS rows,
+           (SELECT evidence_json FROM incidents i WHERE i.scope = 'rig' AND i.scope_id = r.id AND i.cause = 'unknown'
+             ORDER BY start_ms LIMIT 1) AS evidence
+         FROM accounting a JOIN rigs r ON r.id = a.rig_id JOIN hosts h ON h.id = r.host_id
+         WHERE a.state = 'unknown' GROUP BY a.rig_id ORDER BY firstTs LIMIT 10`,
+      )
+      .all() as Array<{ host: string; rig: string; firstTs: number; rows: number; evidence: string | null }>;
+    for (const u of unknownRigs) {
+      const at =
+        injectedAtMs === undefined ? '' : `, ${((u.firstTs - injectedAtMs) / 1000).toFixed(1)} s from the faults`;
+      log(
+        `fleet: false unknown ${u.host}/${u.rig}: ${u.rows} rows from ${new Date(u.firstTs).toISOString()}${at}; evidence ${u.evidence ?? 'none'}`,
+      );
+    }
     db.close();
     const dbBytes = collector.dbBytes();
     const bytesPerSample = samplesStored > 0 ? dbBytes / samplesStored : Number.NaN;

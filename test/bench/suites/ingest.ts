@@ -3,7 +3,9 @@
  * reports unacknowledged per host) → broker → collector (validation, batch, SQLite commit with
  * synchronous=FULL) → ack received by the publisher. Counted: rig samples whose ack arrived in the
  * measuring window. Embedded aedes and Debian's mosquitto (collector in external mode) in the same
- * run, beside the single-threaded ceilings measured on the same rows.
+ * run, beside the single-threaded ceilings measured on the same rows, and the embedded broker once
+ * more with the report batches written on the main thread (`store.writer_thread: false`), the
+ * baseline of the writer thread.
  */
 import type { RigSample } from '@hashwatch/protocol';
 import { startMosquitto } from '../../../collector/test/helpers/mosquitto.js';
@@ -21,6 +23,8 @@ export interface IngestBenchOptions {
   ceilingSamples: number;
   /** Extra node flags for the collector, e.g. `--cpu-prof` (see run.ts `--ingest-cpu-prof`). */
   collectorNodeArgs?: string[];
+  /** Also measure the embedded broker with `store.writer_thread: false`. */
+  inlineBaseline: boolean;
 }
 
 export interface IngestRun {
@@ -28,10 +32,14 @@ export interface IngestRun {
   reportsPerS: number;
   p99AckMs: number;
   collectorCpuPercent: number;
+  /** Collector RSS, max over the window (absent in results older than it). */
+  collectorRssMaxBytes?: number;
 }
 
 export interface IngestRow {
   broker: 'embedded' | 'mosquitto';
+  /** Report batches written on the writer thread (the default); absent in results older than it. */
+  writerThread?: boolean;
   rigsPerReport: number;
   reportBytes: number;
   hosts: number;
@@ -91,6 +99,7 @@ async function oneRun(url: string, collectorPid: number, shape: RigSample, rigs:
         reportsPerS: (b.acked - a.acked) / dt,
         p99AckMs: percentile(b.latenciesMs, 99),
         collectorCpuPercent: cpu.cpuPercent,
+        collectorRssMaxBytes: cpu.rssMaxBytes,
       },
       hosts,
       inflight,
@@ -117,7 +126,10 @@ export async function benchIngest(shape: RigSample, o: IngestBenchOptions, log: 
     log(`ceiling ${rigs} rigs: raw ${Math.round(row.rawPerS)}/s store ${Math.round(row.storePerS)}/s`);
     result.ceilings.push(row);
   }
-  for (const broker of o.brokers) {
+  const variants = o.brokers.map((broker) => ({ broker, writerThread: true }));
+  if (o.inlineBaseline) variants.push({ broker: 'embedded', writerThread: false });
+  for (const { broker, writerThread } of variants) {
+    const label = `${broker}${writerThread ? '' : ' (inline writes)'}`;
     for (const rigs of o.rigSizes) {
       const mosquitto = broker === 'mosquitto' ? await startMosquitto() : undefined;
       // A fresh collector per report size: the diagnosis keeps every rig it saw, and its cost per
@@ -129,6 +141,7 @@ export async function benchIngest(shape: RigSample, o: IngestBenchOptions, log: 
           ...(mosquitto
             ? { broker: { mode: 'external', external: { ...EXTERNAL, url: mosquitto.url } } }
             : { broker: { embedded: { ...EMBEDDED } } }),
+          ...(writerThread ? {} : { store: { writer_thread: false } }),
         },
         ...(mosquitto ? { externalUrl: mosquitto.url } : {}),
         ...(o.collectorNodeArgs ? { nodeArgs: o.collectorNodeArgs } : {}),
@@ -142,11 +155,12 @@ export async function benchIngest(shape: RigSample, o: IngestBenchOptions, log: 
           runs.push(r.run);
           meta = r;
           log(
-            `ingest ${broker} ${rigs} rigs run ${i + 1}: ${Math.round(r.run.samplesPerS)} samples/s, p99 ack ${r.run.p99AckMs.toFixed(0)} ms`,
+            `ingest ${label} ${rigs} rigs run ${i + 1}: ${Math.round(r.run.samplesPerS)} samples/s, p99 ack ${r.run.p99AckMs.toFixed(0)} ms, cpu ${r.run.collectorCpuPercent.toFixed(0)} %, rss ${((r.run.collectorRssMaxBytes ?? 0) / 1e6).toFixed(0)} MB`,
           );
         }
         result.rows.push({
           broker,
+          writerThread,
           rigsPerReport: rigs,
           reportBytes: meta.reportBytes,
           hosts: meta.hosts,
