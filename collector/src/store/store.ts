@@ -157,12 +157,29 @@ export function sampleColumns(s: RigSample): Omit<SampleRow, 'rig_id' | 'ts'> {
   };
 }
 
-/** Reduces a pending report to the plain data of the report transaction (`ReportWriter`). */
-export function toWriterItem(p: PendingReport): WriterItem {
+/**
+ * Reduces a batch of pending reports to the plain data of the report transaction (`ReportWriter`).
+ * Their numbers share one buffer: the structured clone to the writer thread copies it once, not
+ * once per report (which counts when reports carry one rig each).
+ */
+export function toWriterItems(batch: readonly PendingReport[]): WriterItem[] {
+  let total = 0;
+  for (const p of batch) total += p.report.rigs.length;
+  const all = new Float64Array(total * SAMPLE_NUMBERS);
+  let at = 0;
+  return batch.map((p) => {
+    const end = at + p.report.rigs.length * SAMPLE_NUMBERS;
+    const item = toWriterItem(p, all.subarray(at, end));
+    at = end;
+    return item;
+  });
+}
+
+/** Reduces one pending report; `numbers` must hold SAMPLE_NUMBERS per rig. */
+function toWriterItem(p: PendingReport, numbers: Float64Array): WriterItem {
   const r = p.report;
   const n = r.rigs.length;
   const rigs: string[] = new Array(n);
-  const numbers = new Float64Array(n * SAMPLE_NUMBERS);
   const texts: Array<number | string | null> = [];
   for (let k = 0; k < n; k++) {
     const sample = r.rigs[k] as RigSample;
@@ -522,7 +539,7 @@ export class Store {
    */
   commitReports(items: readonly PendingReport[]): CommitResult {
     if (!this.writer) throw new StoreError('HW_ERR_STORE_CLOSED', this.options.path);
-    return this.applyWrite(this.writer.write(items.map(toWriterItem)));
+    return this.applyWrite(this.writer.write(toWriterItems(items)));
   }
 
   /**
@@ -531,8 +548,7 @@ export class Store {
    */
   async commit(items: readonly PendingReport[]): Promise<CommitResult> {
     if (!this.thread) return this.commitReports(items);
-    const writerItems = items.map(toWriterItem);
-    return this.applyWrite(await this.thread.write(writerItems));
+    return this.applyWrite(await this.thread.write(toWriterItems(items)));
   }
 
   private applyWrite(result: WriteResult): CommitResult {
