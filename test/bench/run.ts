@@ -123,7 +123,9 @@ code alone) and the before/after figures on this machine.
    \`fetch\` cost ~10 MB. The agent program now sets three documented V8 flags
    (\`agent/src/v8-flags.ts\`), turns the packet-id cache off, uses a small node:http GET and
    allocates less per poll: 76 MB and ~2 % of a core. **The CPU goal is on the edge**: runs of
-   1.92 / 2.03 / 2.13 % today (1.93 / 1.98 / 2.23 % in the session that made the change) on this
+   1.92 / 2.03 / 2.13 % in the morning of 2026-12-05, 1.67 / 1.68 / 1.73 % in the afternoon (the Agent
+   table; the reply-parse change below saves only ~0.6 ms of a ~170 ms round on these valid replies, so
+   most of the difference is the shared machine), 1.93 / 1.98 / 2.23 % in the session that made the change on this
    shared machine. A 2 MB young generation (\`--min-semi-space-size=2\`) cut the scavenges but took
    RSS to 95 MB, so it is not used. A steady-state profile (\`--cpu-prof\`, startup excluded)
    splits the agent's busy time into garbage collection 15 %, TCP connect and close 17 % (cgminer's
@@ -141,18 +143,24 @@ code alone) and the before/after figures on this machine.
    diagnosis, fleet view and live view ~10 %. **Fixed part:** report batches are now written on a
    writer thread with its own SQLite connection (\`store.writer_thread\`, on by default): the main
    thread hands over reports already reduced to their stored columns, keeps decoding the next batch
-   meanwhile, and acks when the thread answers. In the same run (the table above): 100-rig reports
-   46.6k against 45.2k samples/s inline (×1.03), 500-rig 48.0k against 37.3k (×1.29); an A/B run
-   earlier the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k). 1-rig reports
-   lose (×0.85): they are bound by the broker's cost per message, and each report now also crosses the
+   meanwhile, and acks when the thread answers. In the run above: 100-rig reports 45.2k against
+   42.3k samples/s inline (×1.07), 500-rig 38.5k against 34.1k (×1.13); an A/B run earlier the same
+   day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k). The reports then crossed to
+   the thread as lists of mixed values; they now cross as one Float64Array per batch (NULL as not-a-number),
+   filled without allocation: paired A/B runs of the two builds (\`HASHWATCH_BENCH_COLLECTOR_CLI\`),
+   100-rig 45.6k → 51.9k samples/s median (ahead in 5 of 5 rounds), 1-rig 9.4k → 10.4k (4 of 4),
+   500-rig unchanged within noise. 1-rig reports still lose to inline writes (×0.84 above): they
+   are bound by the broker's cost per message, and each report also crosses the
    thread boundary. **Still open:** the main thread after the change is decode ~28 %, garbage
    collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
    busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
    (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
    broker and GC alone hold it under the goal. Most GC time is scavenges (~200 per 10 s, ~9 ms each)
-   that copy decoded reports still alive while their batch waits and commits; a 128 MB young
-   generation (\`--max-semi-space-size=128\`) cut GC time by about two thirds but added ~180 MB RSS,
-   and 32 or 64 MB did not help, so no flag was adopted. The raw ceiling itself (one index on bucket,
+   that copy decoded reports still alive while their batch waits and commits. Re-measured with 5
+   interleaved runs each, 100-rig reports: default 52.5k, \`--max-semi-space-size=64\` 53.7k (+60–100 MB
+   RSS), \`ingest.batch_max_ms\` 20 or 10 ms 54.2k and 54.3k samples/s: all within the run-to-run noise
+   (±10 %), so neither a V8 flag nor a shorter batch was adopted (single runs had suggested +30 % for
+   the flag). The raw ceiling itself (one index on bucket,
    rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms) is near 150,000 rows/s here.
    Reports over 128 KB (the 500-rig row) also pay V8's large-object allocation: turning a 163 KB
    payload into a string costs ~1 ms against 0.04 ms at 81 KB, which is why decode per sample doubles
@@ -171,7 +179,8 @@ code alone) and the before/after figures on this machine.
    collector acks 10,000 of 10,000 samples/s at 73–81 % of a core), with the hold switched off
    (\`--fleet-config '{"diagnosis_runner":{"behind_utilization":1}}'\`): **24,400 rigs** labelled
    \`unknown\` although every agent reported throughout; with it on, in the same session: **0**
-   (50,000 rigs: 0). State changes stayed at their floor either way (hardware 20.4–20.8 s, uplink
+   (50,000 rigs: 0 in 5 of 6 runs on 2026-12-05; one run showed 2, not reproduced since: the fleet
+   suite now logs such a rig's host, time and evidence). State changes stayed at their floor either way (hardware 20.4–20.8 s, uplink
    10.2–10.3 s).
 12. **Fixed: the default spool held under 7 hours of a 100-rig host, not the 7 days of \`max_age_s\`.**
    A 100-rig report is ~110 kB of JSON, ~950 MB a day, against a 256 MiB \`spool.max_bytes\`; this
