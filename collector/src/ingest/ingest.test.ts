@@ -174,6 +174,28 @@ describe('ingest over a real broker', () => {
     await waitFor(() => ingest.session(SITE, HOST)?.status === 'offline', 'offline');
   });
 
+  it("applies an agent's clean stop after the reports it sent before it, not ahead of them", async () => {
+    // A batch waits up to batch_max_ms to commit; a state applied at once overtook the agent's last
+    // reports, and the diagnosis then saw them arrive from a host it had just marked stopped.
+    await setup({ batchMaxMs: 300 });
+    const events: string[] = [];
+    ingest.onCommitted((reports) => {
+      for (const r of reports) events.push(`report ${r.report.seq}`);
+    });
+    ingest.onPresence((c) => events.push(`presence ${c.session.status}`));
+    const { client } = await agent();
+    const now = Date.now();
+    await publish(client, 'birth', exampleBirth(now));
+    await publish(client, 'state', { ...exampleState(now), status: 'online', reason: undefined });
+    await waitFor(() => events.includes('presence online'), 'online');
+    await publish(client, 'report', exampleReport(now, 1, 0));
+    await publish(client, 'report', exampleReport(now + 10_000, 1, 1));
+    await publish(client, 'state', { ...exampleState(now + 10_500), status: 'offline', reason: 'shutdown' });
+    await waitFor(() => events.includes('presence offline'), 'offline');
+    expect(events).toEqual(['presence online', 'report 0', 'report 1', 'presence offline']);
+    expect(ingest.session(SITE, HOST)?.status).toBe('offline');
+  });
+
   it('asks for a resend on a seq gap, flags skew, stores historical reports at their own ts', async () => {
     await setup();
     const { client, messages } = await agent();

@@ -220,16 +220,38 @@ export class Ingest {
       this.reject(decoded.error.code, source, decoded.error.message, nowMs);
       return Promise.resolve();
     }
+    if (kind === 'state') {
+      const state = decoded.value as AgentState;
+      const apply = () => {
+        this.storing(site, host, kind, () => this.handleState(site, host, state, nowMs));
+      };
+      if (state.status === 'online') {
+        apply();
+        return Promise.resolve();
+      }
+      // MQTT hands over an agent's messages in order, but its reports wait for their batch to
+      // commit: an offline state (a clean stop, a Will) applied at once reached the diagnosis ahead
+      // of the reports sent before it, which then looked like a stopped host coming back.
+      return this.flush().then(apply);
+    }
+    if (kind === 'report') {
+      const report = decoded.value as Report;
+      return this.storing(site, host, kind, () => this.handleReport(site, host, report, nowMs)) ?? Promise.resolve();
+    }
+    this.storing(site, host, kind, () => this.handleBirth(site, host, decoded.value as Birth, nowMs));
+    return Promise.resolve();
+  }
+
+  /** Runs `fn`; a store error costs this message (counted and logged), not the process. */
+  private storing<T>(site: string, host: string, kind: string, fn: () => T): T | undefined {
     try {
-      if (kind === 'birth') this.handleBirth(site, host, decoded.value as Birth, nowMs);
-      else if (kind === 'state') this.handleState(site, host, decoded.value as AgentState, nowMs);
-      else return this.handleReport(site, host, decoded.value as Report, nowMs);
+      return fn();
     } catch (err) {
       const e = toStoreError(err, `handling ${kind}`);
       this.countFailure(e);
       this.log.error({ site, host, code: e.code, err: e.message }, 'Could not store an agent message');
+      return undefined;
     }
-    return Promise.resolve();
   }
 
   private reject(code: string, source: string, message: string, nowMs: number): void {
