@@ -37,7 +37,10 @@ export const StoreConfig = Type.Object(
 
 export const RetentionConfig = Type.Object(
   {
-    /** Raw samples kept this long, then averaged into 1-minute rows. */
+    /**
+     * Raw samples kept this long, then averaged into 1-minute rows; accounting rows past the same
+     * age are compacted into one row per run of a state within a clock hour.
+     */
     raw_days: Type.Number({ exclusiveMinimum: 0, default: 7 }),
     /** 1-minute rows kept this long, then averaged into 1-hour rows. */
     minute_days: Type.Number({ exclusiveMinimum: 0, default: 90 }),
@@ -45,8 +48,13 @@ export const RetentionConfig = Type.Object(
     drop_after_days: Type.Number({ exclusiveMinimum: 0, default: 400 }),
     /** How often retention runs. */
     interval_ms: Ms(60_000, 100),
-    /** Chunks (one 10-minute bucket or `chunk_rows` rows each, one transaction each) per run. */
-    max_chunks_per_run: Type.Integer({ minimum: 1, default: 20 }),
+    /**
+     * Chunks per run, one transaction and one turn of the event loop each: 1,000 rigs of one
+     * 10-minute sample bucket or of one hour of 1-minute rows, one clock hour of 50 rigs'
+     * accounting, or `chunk_rows` rows. At 10 s a farm of N rigs needs ~N / 2,200 chunks a
+     * minute: 60 keep up with ~130,000 rigs (20 would fall behind past ~44,000).
+     */
+    max_chunks_per_run: Type.Integer({ minimum: 1, default: 60 }),
     chunk_rows: Type.Integer({ minimum: 100, default: 5000 }),
   },
   { ...closed, default: {} },

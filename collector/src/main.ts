@@ -36,6 +36,8 @@ export class Collector {
   private readonly now: () => number;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  /** A retention pass is between two of its chunks. */
+  private retaining = false;
   private started = false;
   private routesRegistered = false;
 
@@ -227,20 +229,48 @@ export class Collector {
     }
   }
 
+  /**
+   * One retention pass: up to `max_chunks_per_run` chunks, one per turn of the event loop, so acks,
+   * the diagnosis and the views run between them instead of waiting for the whole pass.
+   */
   private retention(): void {
+    if (this.retaining) return;
     const r = this.config.retention;
-    try {
-      const progress = runRetentionStep(
-        this.store,
-        { rawDays: r.raw_days, minuteDays: r.minute_days, dropAfterDays: r.drop_after_days, chunkRows: r.chunk_rows },
-        this.now(),
-        r.max_chunks_per_run,
-      );
-      if (progress.rawBuckets + progress.minuteRowsFolded + progress.rowsDropped > 0) {
-        this.log.info({ ...progress }, 'Retention pass');
+    const options = {
+      rawDays: r.raw_days,
+      minuteDays: r.minute_days,
+      dropAfterDays: r.drop_after_days,
+      chunkRows: r.chunk_rows,
+    };
+    const nowMs = this.now();
+    const total = { rawBuckets: 0, minuteRowsFolded: 0, accountingRowsFolded: 0, rowsDropped: 0, done: false };
+    let chunks = 0;
+    const step = () => {
+      if (!this.started) {
+        this.retaining = false;
+        return;
       }
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'Retention pass failed; will retry');
-    }
+      try {
+        const p = runRetentionStep(this.store, options, nowMs, 1);
+        total.rawBuckets += p.rawBuckets;
+        total.minuteRowsFolded += p.minuteRowsFolded;
+        total.accountingRowsFolded += p.accountingRowsFolded;
+        total.rowsDropped += p.rowsDropped;
+        total.done = p.done;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'Retention pass failed; will retry');
+        total.done = true;
+      }
+      if (!total.done && ++chunks < r.max_chunks_per_run) {
+        setImmediate(step);
+        return;
+      }
+      this.retaining = false;
+      if (total.rawBuckets + total.minuteRowsFolded + total.accountingRowsFolded + total.rowsDropped > 0) {
+        this.log.info({ ...total }, 'Retention pass');
+      }
+    };
+    this.retaining = true;
+    step();
   }
 }

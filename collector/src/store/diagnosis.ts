@@ -4,6 +4,7 @@
  * outcome; plus the Diagnoser's persisted memory. Scope ids in the tables are integer ids.
  */
 import type { Outcome } from '@hashwatch/diagnosis';
+import { carveFolded, foldedBefore } from './accounting.js';
 import { toStoreError } from './errors.js';
 import type { Store } from './store.js';
 
@@ -13,13 +14,13 @@ const statements = new WeakMap<Store, { db: unknown; s: Statements }>();
 function prepare(store: Store) {
   const db = store.db;
   return {
-    retract: db.prepare('DELETE FROM accounting WHERE rig_id = ? AND ts >= ? AND ts < ?'),
+    retract: db.prepare('DELETE FROM accounting WHERE rig_id = ? AND ts >= ? AND ts < ? AND folded = 0'),
     upsertRow: db.prepare(
       `INSERT INTO accounting (rig_id, site_id, ts, duration_ms, state, cause, expected_hs, actual_hs, deficit_hashes, energy_j)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (rig_id, ts) DO UPDATE SET duration_ms = excluded.duration_ms, state = excluded.state,
          cause = excluded.cause, expected_hs = excluded.expected_hs, actual_hs = excluded.actual_hs,
-         deficit_hashes = excluded.deficit_hashes, energy_j = excluded.energy_j`,
+         deficit_hashes = excluded.deficit_hashes, energy_j = excluded.energy_j, folded = 0`,
     ),
     upsertIncident: db.prepare(
       `INSERT INTO incidents (key, scope, scope_id, site_id, cause, start_ms, end_ms, rigs_affected, deficit_hashes, energy_j, evidence_json)
@@ -84,12 +85,16 @@ export function applyDiagnosis(store: Store, outcome: Outcome, nowMs: number): v
   const s = stmts(store);
   try {
     store.db.transaction(() => {
+      // Older rows may fall in a stretch the retention compacted: their time is carved out of it.
+      const folded = outcome.retractions.length + outcome.rows.length > 0 ? foldedBefore(store.db) : 0;
       for (const r of outcome.retractions) {
         const { id } = scopeIds(store, `${r.site}/${r.host}/${r.rig}`, nowMs);
         s.retract.run(id, r.fromMs, r.toMs);
+        if (r.fromMs < folded) carveFolded(store.db, id, r.fromMs, r.toMs);
       }
       for (const row of outcome.rows) {
         const { siteId, id } = scopeIds(store, `${row.site}/${row.host}/${row.rig}`, nowMs);
+        if (row.ts < folded) carveFolded(store.db, id, row.ts, row.ts + row.duration_ms);
         s.upsertRow.run(
           id,
           siteId,

@@ -2,6 +2,7 @@
  * Read queries behind the HTTP API. Inputs are already validated (names, ranges) by the API layer;
  * every value reaches SQLite as a bound parameter, never as SQL text.
  */
+import { MAX_ROW_SPAN_MS } from './accounting.js';
 import { SAMPLE_BUCKET_MS } from './schema.js';
 import type { SampleRow, Store } from './store.js';
 
@@ -329,8 +330,9 @@ export interface Attribution {
 
 /**
  * Where the hashrate went over [fromMs, toMs): the deficit split by cause (sums to the total).
- * Intervals cut by the window's edges count pro rata. Accounting intervals are at most an hour
- * (the longest agent interval), which bounds the index range scanned before the window.
+ * Intervals cut by the window's edges count pro rata. An accounting row spans at most
+ * MAX_ROW_SPAN_MS (a compacted run, see accounting.ts), which bounds the index range scanned before
+ * the window.
  */
 export function attribution(store: Store, q: { fromMs: number; toMs: number; site?: string }): Attribution {
   const rows = store.db
@@ -344,7 +346,7 @@ export function attribution(store: Store, q: { fromMs: number; toMs: number; sit
        WHERE a.ts >= ? AND a.ts < ? AND a.ts + a.duration_ms > ? AND (? IS NULL OR s.name = ?)
        GROUP BY a.cause HAVING deficit > 0 ORDER BY deficit DESC`,
     )
-    .all(q.toMs, q.fromMs, q.fromMs - 3_600_000, q.toMs, q.fromMs, q.site ?? null, q.site ?? null);
+    .all(q.toMs, q.fromMs, q.fromMs - MAX_ROW_SPAN_MS, q.toMs, q.fromMs, q.site ?? null, q.site ?? null);
   const total = rows.reduce((sum, r) => sum + r.deficit, 0);
   return {
     from_ms: q.fromMs,

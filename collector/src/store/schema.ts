@@ -209,6 +209,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `);
   },
+  // 3: accounting past raw_days is compacted into one row per run of a state within a clock hour
+  // (see accounting.ts); `folded` marks those rows, `retention_marks` where the compaction stands.
+  (db) => {
+    db.exec(`
+      ALTER TABLE accounting ADD COLUMN folded INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE retention_marks (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `);
+  },
 ];
 
 /** Runs the migrations the file has not seen yet. Returns the resulting version. */

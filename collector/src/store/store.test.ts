@@ -328,6 +328,48 @@ describe('retention', () => {
     // the hourly rows still hold full hours of samples
     expect(store.db.prepare('SELECT DISTINCT n FROM samples_1h').all()).toEqual([{ n: 30 }]);
   });
+
+  it('folds a bucket and an hour of many rigs a slice of rigs per chunk, resuming between passes', () => {
+    store = open();
+    const now = Date.UTC(2026, 5, 10);
+    const db = store.db;
+    const rigs = 2500;
+    db.prepare("INSERT INTO sites (name, first_seen_ms) VALUES ('farm-a', 0)").run();
+    db.prepare("INSERT INTO hosts (site_id, name, first_seen_ms) VALUES (1, 'host-1', 0)").run();
+    const rig = db.prepare('INSERT INTO rigs (host_id, name, first_seen_ms) VALUES (1, ?, 0)');
+    const sample = db.prepare(
+      'INSERT INTO samples (rig_id, ts, report_id, reachable, hashrate_hs) VALUES (?, ?, 0, 1, ?)',
+    );
+    // One old 10-minute bucket: 2 samples a minute per rig, hashrate = the rig id.
+    const bucket = now - 3 * DAY;
+    db.transaction(() => {
+      for (let k = 1; k <= rigs; k++) rig.run(`rig-${k}`);
+      for (let i = 0; i < 20; i++) for (let k = 1; k <= rigs; k++) sample.run(k, bucket + i * 30_000, k);
+    })();
+    // One chunk per pass: the bucket takes one pass per 1,000 rigs, and stays counted once.
+    const passes: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const p = runRetentionStep(store, { ...opts, minuteDays: 100, dropAfterDays: 200 }, now, 1);
+      passes.push(p.rawBuckets);
+      if (p.done) break;
+    }
+    expect(passes).toEqual([0, 0, 1, 0]);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM samples').get()).toEqual({ n: 0 });
+    const minutes = db
+      .prepare('SELECT COUNT(*) AS n, SUM(n) AS samples, SUM(hashrate_sum_hs) AS hs FROM samples_1m')
+      .get();
+    expect(minutes).toEqual({ n: rigs * 10, samples: rigs * 20, hs: 20 * ((rigs * (rigs + 1)) / 2) });
+    // Two days later the minutes are past minute_days: an hour row per rig, 1,000 rigs per pass.
+    const later = now + 2 * DAY;
+    let p = runRetentionStep(store, opts, later, 1);
+    // slices are id ranges from 0, and ids start at 1: the first holds 999 rigs
+    expect(p.minuteRowsFolded).toBe(999 * 10);
+    for (let i = 0; i < 10 && !p.done; i++) p = runRetentionStep(store, opts, later, 1);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM samples_1m').get()).toEqual({ n: 0 });
+    expect(
+      db.prepare('SELECT COUNT(*) AS n, SUM(n) AS samples, SUM(hashrate_sum_hs) AS hs FROM samples_1h').get(),
+    ).toEqual({ n: rigs, samples: rigs * 20, hs: 20 * ((rigs * (rigs + 1)) / 2) });
+  });
 });
 
 describe('attribution', () => {
