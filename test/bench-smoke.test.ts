@@ -20,7 +20,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const positive = (n: number | undefined) => typeof n === 'number' && Number.isFinite(n) && n > 0;
 
 describe('npm run bench --quick', () => {
-  it('runs the fleet, ingest, scrape and diagnosis suites and writes well-formed results', () => {
+  it('runs the fleet, ingest, scrape, diagnosis and retention suites and writes well-formed results', () => {
     for (const f of ['collector/dist/cli.js', 'agent/dist/cli.js']) {
       if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: run \`npx tsc -b\` before this test`);
     }
@@ -28,7 +28,16 @@ describe('npm run bench --quick', () => {
     const json = join(dir, 'results.json');
     const run = spawnSync(
       TSX,
-      ['test/bench/run.ts', '--quick', '--only', 'ingest,fleet,scrape,diagnosis', '--out', md, '--json', json],
+      [
+        'test/bench/run.ts',
+        '--quick',
+        '--only',
+        'ingest,fleet,scrape,diagnosis,retention',
+        '--out',
+        md,
+        '--json',
+        json,
+      ],
       { cwd: ROOT, encoding: 'utf8', timeout: 170_000 },
     );
     expect(run.status, `bench exited with ${run.status}:\n${run.stderr}`).toBe(0);
@@ -52,6 +61,20 @@ describe('npm run bench --quick', () => {
     const f = r.fleet;
     expect(f && positive(f.ackedSamplesPerS) && positive(f.p99AckMs) && positive(f.bytesPerSample)).toBe(true);
     expect(f?.samplesStored).toBeGreaterThan(0);
+    // The settled size went through the retention tiers, and compaction made accounting smaller.
+    const st = f?.storage;
+    expect(st?.tables.find((t) => t.table === 'samples')?.rows).toBe(f?.samplesStored);
+    expect(positive(st?.minuteBytesPerRow) && positive(st?.hourBytesPerRow)).toBe(true);
+    expect(st?.settledBytesPerRig).toBeLessThan(st?.settledUncompactedBytesPerRig ?? 0);
+
+    expect(r.retention?.phases.map((p) => p.phase).sort()).toEqual([
+      '1 minute → 1 hour',
+      'accounting compaction',
+      'raw → 1 minute',
+    ]);
+    for (const p of r.retention?.phases ?? []) expect(positive(p.longestMs) && p.chunks > 0, p.phase).toBe(true);
+    const compaction = r.retention?.phases.find((p) => p.phase === 'accounting compaction');
+    expect(compaction?.rowsAfter).toBeLessThan((compaction?.rows ?? 0) / 10);
 
     expect(r.scrape?.length).toBe(2);
     const [on, off] = r.scrape ?? [];
@@ -64,7 +87,16 @@ describe('npm run bench --quick', () => {
     expect(positive(r.diagnosis?.[0]?.msPerReport) && positive(r.diagnosis?.[0]?.exportedBytesPerRig)).toBe(true);
 
     const text = readFileSync(md, 'utf8');
-    for (const heading of ['# Benchmarks', '## Machine', '## Ingest', '## Fleet', '## Scrape', '## Diagnosis']) {
+    for (const heading of [
+      '# Benchmarks',
+      '## Machine',
+      '## Ingest',
+      '## Fleet',
+      '### Database size per rig',
+      '## Scrape',
+      '## Diagnosis',
+      '## Retention',
+    ]) {
       expect(text).toContain(heading);
     }
     expect(text).not.toContain('failed');

@@ -2,7 +2,7 @@
  * `npm run bench` (= `npm run build && tsx test/bench/run.ts`): measures on this machine and writes
  * BENCHMARKS.md. Flags:
  *   --quick            tiny sizes and short windows (seconds, for the smoke test and a first look)
- *   --only a,b         run a subset of: ingest, fleet, backfill, scrape, agent, diagnosis
+ *   --only a,b         run a subset of: ingest, fleet, backfill, scrape, agent, diagnosis, retention
  *   --out FILE         where to write the markdown (default BENCHMARKS.md at the repo root; `-` = none)
  *   --json FILE        also write the raw results as JSON
  *   --runs N           runs per figure (median reported; default 3, quick 1)
@@ -16,6 +16,7 @@
  *   --ingest-rigs 1,100   only these report sizes in the ingest suite (default 1,100,500)
  *   --ingest-brokers embedded  only these brokers in the ingest suite (default embedded,mosquitto)
  *   --ingest-no-inline    skip the inline-writes baseline rows (for quicker A/B runs of one setting)
+ *   --retention-rigs N    rigs in the retention suite (default 20000)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -24,14 +25,16 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { realSampleShape } from '../fleet/payload.js';
 import { requireBuild } from './collector-proc.js';
+import type { StorageResult } from './storage.js';
 import { type AgentResult, benchAgent, benchReplyParse } from './suites/agent.js';
 import { type BackfillResult, benchBackfill } from './suites/backfill.js';
 import { benchDiagnosis, type DiagnosisRow } from './suites/diagnosis.js';
 import { benchFleet, type FleetResult, type StateChangeRow } from './suites/fleet.js';
 import { benchIngest, type IngestResult } from './suites/ingest.js';
+import { benchRetention, type RetentionResult } from './suites/retention.js';
 import { benchScrape, type ScrapeRow } from './suites/scrape.js';
 
-export const SUITES = ['ingest', 'fleet', 'backfill', 'scrape', 'agent', 'diagnosis'] as const;
+export const SUITES = ['ingest', 'fleet', 'backfill', 'scrape', 'agent', 'diagnosis', 'retention'] as const;
 type Suite = (typeof SUITES)[number];
 
 export interface BenchResults {
@@ -46,6 +49,7 @@ export interface BenchResults {
   scrape?: ScrapeRow[];
   agent?: AgentResult;
   diagnosis?: DiagnosisRow[];
+  retention?: RetentionResult;
   errors: Record<string, string>;
 }
 
@@ -215,6 +219,30 @@ const fmt = (n: number, digits = 0) =>
 const mb = (b: number) => `${fmt(b / 1e6, 1)} MB`;
 const goal = (ok: boolean) => (ok ? 'met' : '**missed**');
 
+/** The fleet database by table, and one rig's settled size under the default retention. */
+function storageSection(st: StorageResult): string[] {
+  const { rawDays, minuteDays, dropAfterDays } = st.retention;
+  const fleet = (perRig: number) => `${mb(perRig)} per rig, ${fmt((perRig * 50_000) / 1e12, 1)} TB for 50,000 rigs`;
+  return [
+    '### Database size per rig',
+    '',
+    `The fleet run's database table by table (each with its indexes), per rig-day as written (${fmt(st.spanMs / 1000)} s of ${fmt(st.rigs)} rigs). Below it, one rig's history settled under the default retention (raw ${rawDays} days, 1-minute rows to ${minuteDays} days, dropped after ${dropAfterDays} days): the bytes per row of the 1-minute and 1-hour tiers and of compacted accounting are measured by running the collector's own retention over a copy of this database with its clock moved past each tier (1-minute ${fmt(st.minuteBytesPerRow)} B/row, 1-hour ${fmt(st.hourBytesPerRow)} B/row, compacted accounting ${fmt(st.accountingFoldedBytesPerRow)} B/row at ${fmt(st.accountingFoldedRowsPerRigHour, 2)} rows per rig and hour, the faults of this run included).`,
+    '',
+    '| table | rows | bytes | per rig-day |',
+    '| --- | --- | --- | --- |',
+    ...st.tables
+      .filter((t) => t.rows > 0)
+      .map((t) => `| ${t.table} | ${fmt(t.rows)} | ${mb(t.bytes)} | ${fmt(t.bytesPerRigDay / 1e3)} kB |`),
+    '',
+    '| one rig, settled | bytes |',
+    '| --- | --- |',
+    ...st.settled.map((p) => `| ${p.part} | ${mb(p.bytesPerRig)} |`),
+    `| **total** | **${fleet(st.settledBytesPerRig)}** |`,
+    `| the same with accounting kept per interval until it is dropped (no compaction; same run) | ${fleet(st.settledUncompactedBytesPerRig)} |`,
+    '',
+  ];
+}
+
 /** One report → state change row of the fleet table: ms, then in report intervals beside the designed floor. */
 function stateChangeLine(s: StateChangeRow, intervalMs: number): string {
   // A latency never seen is NaN in memory and null once saved as JSON: both print as n/a.
@@ -364,6 +392,7 @@ export function markdown(r: BenchResults): string {
         : []),
       '',
     );
+    if (f.storage) out.push(...storageSection(f.storage));
   }
   if (r.backfill) {
     const b = r.backfill;
@@ -441,6 +470,22 @@ export function markdown(r: BenchResults): string {
       );
     }
     out.push('');
+  }
+  if (r.retention) {
+    const rt = r.retention;
+    out.push(
+      '## Retention',
+      '',
+      `What a retention pass costs when a whole tier comes due on a farm of ${fmt(rt.rigs)} rigs at a 10 s interval: one 10-minute bucket of raw samples, one hour of accounting and one hour of 1-minute rows, written straight into a collector database, then \`runRetentionStep\` one chunk at a time. Each chunk is one transaction on the collector's main thread, which holds the write lock meanwhile (ingest's writer thread and the diagnosis wait); the collector yields to its event loop between chunks. Baseline, same run, same data: the previous retention, one transaction per whole bucket and per whole hour.`,
+      '',
+      '| phase | rows | chunks | total | longest transaction | one transaction per bucket/hour (before) |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...rt.phases.map(
+        (p) =>
+          `| ${p.phase} | ${fmt(p.rows)}${p.rowsAfter !== undefined ? ` → ${fmt(p.rowsAfter)}` : ''} | ${fmt(p.chunks)} | ${fmt(p.totalMs)} ms | ${fmt(p.longestMs)} ms | ${p.baselineLongestMs !== undefined ? `${fmt(p.baselineLongestMs)} ms (total ${fmt(p.baselineTotalMs ?? 0)} ms)` : 'new'} |`,
+      ),
+      '',
+    );
   }
   out.push(FINDINGS);
   for (const [suite, message] of Object.entries(r.errors)) {
@@ -611,6 +656,9 @@ async function main(): Promise<void> {
             ],
         quick ? 3 : 50,
       );
+    },
+    retention: async () => {
+      results.retention = benchRetention(quick ? 300 : Number(arg('--retention-rigs') ?? 20_000), log);
     },
   };
   for (const suite of SUITES) {

@@ -19,6 +19,7 @@ import type { FaultRecord, FaultSpec } from '../../fleet/protocol.js';
 import { StateWatch } from '../../fleet/state-watch.js';
 import { CollectorProc } from '../collector-proc.js';
 import { percentile, sleep, watchProcess } from '../proc.js';
+import { measureStorage, type StorageResult } from '../storage.js';
 
 export interface FleetBenchOptions {
   rigs: number;
@@ -88,6 +89,8 @@ export interface FleetResult extends Omit<FleetBenchOptions, 'collectorNodeArgs'
   dbBytes: number;
   bytesPerSample: number;
   bytesPerRigDay: number;
+  /** Bytes by table, and one rig's settled size under the default retention. */
+  storage?: StorageResult;
   stateChange: StateChangeRow[];
   /** Live-view frames unreadable or clients closed early (the state-change figures are partial if > 0). */
   liveProblems: number;
@@ -200,6 +203,7 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
     }
     // The watch stops first: the agents' Wills at the fleet's stop would read as state changes.
     watch.stop();
+    const pausedAtMs = Date.now();
     fleet.pause();
     await fleet.stop();
     fleet = undefined;
@@ -207,8 +211,13 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
     const stateChange = stateChangeRows(plan, faults, watch, o);
     const db = new Database(collector.dbPath, { readonly: true });
     const samplesStored = (db.prepare('SELECT count(*) AS n FROM samples').get() as { n: number }).n;
+    // Rigs are rightly unknown once their agents stop at the end: only what began a whole interval
+    // before the pause counts as a false silence.
+    const reportingUntil = pausedAtMs - o.intervalMs;
     const rigsEverUnknown = (
-      db.prepare("SELECT count(DISTINCT rig_id) AS n FROM accounting WHERE state = 'unknown'").get() as { n: number }
+      db
+        .prepare("SELECT count(DISTINCT rig_id) AS n FROM accounting WHERE state = 'unknown' AND ts < ?")
+        .get(reportingUntil) as { n: number }
     ).n;
     // Each false `unknown` says where and when it was, and why the diagnosis thought so.
     const unknownRigs = db
@@ -217,9 +226,15 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
            (SELECT evidence_json FROM incidents i WHERE i.scope = 'rig' AND i.scope_id = r.id AND i.cause = 'unknown'
              ORDER BY start_ms LIMIT 1) AS evidence
          FROM accounting a JOIN rigs r ON r.id = a.rig_id JOIN hosts h ON h.id = r.host_id
-         WHERE a.state = 'unknown' GROUP BY a.rig_id ORDER BY firstTs LIMIT 10`,
+         WHERE a.state = 'unknown' AND a.ts < ? GROUP BY a.rig_id ORDER BY firstTs LIMIT 10`,
       )
-      .all() as Array<{ host: string; rig: string; firstTs: number; rows: number; evidence: string | null }>;
+      .all(reportingUntil) as Array<{
+      host: string;
+      rig: string;
+      firstTs: number;
+      rows: number;
+      evidence: string | null;
+    }>;
     for (const u of unknownRigs) {
       const at =
         injectedAtMs === undefined ? '' : `, ${((u.firstTs - injectedAtMs) / 1000).toFixed(1)} s from the faults`;
@@ -229,6 +244,7 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
     }
     db.close();
     const dbBytes = collector.dbBytes();
+    const storage = measureStorage(collector.dbPath, o.rigs);
     const bytesPerSample = samplesStored > 0 ? dbBytes / samplesStored : Number.NaN;
     const { collectorNodeArgs: _args, collectorConfig, ...options } = o;
     const result: FleetResult = {
@@ -250,6 +266,7 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
       dbBytes,
       bytesPerSample,
       bytesPerRigDay: bytesPerSample * (86_400_000 / o.intervalMs),
+      storage,
       stateChange,
       liveProblems: watch.problems,
     };
