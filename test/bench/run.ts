@@ -183,8 +183,8 @@ code alone) and the before/after figures on this machine.
    collector acks 10,000 of 10,000 samples/s at 73–81 % of a core), with the hold switched off
    (\`--fleet-config '{"diagnosis_runner":{"behind_utilization":1}}'\`): **24,400 rigs** labelled
    \`unknown\` although every agent reported throughout; with it on, in the same session: **0**
-   (50,000 rigs: 0 in 5 of 6 runs on 2026-12-05; one run showed 2, not reproduced since: the fleet
-   suite now logs such a rig's host, time and evidence). State changes stayed at their floor either way (hardware 20.4–20.8 s, uplink
+   (50,000 rigs: 0 in 5 of 6 runs on 2026-12-05; the one run that showed 2 is explained by finding
+   16: an artefact of the fleet's stop, fixed at its cause). State changes stayed at their floor either way (hardware 20.4–20.8 s, uplink
    10.2–10.3 s).
 12. **Fixed: the default spool held under 7 hours of a 100-rig host, not the 7 days of \`max_age_s\`.**
    A 100-rig report is ~110 kB of JSON, ~950 MB a day, against a 256 MiB \`spool.max_bytes\`; this
@@ -210,6 +210,32 @@ code alone) and the before/after figures on this machine.
    ran slower than in the run before (100-rig decode 107k against 204k samples/s, raw 101k against
    151k rows/s) while end to end stayed at 34–37k, so e2e / raw read 37 % instead of 22 %; the
    one-thread bound / raw (51–53 % in both) is the steadier figure.
+15. **Fixed: accounting made a rig's settled database ~275 MB, and retention stalled the collector
+   for seconds at farm scale** (the fleet database measured table by table, then carried through the
+   collector's own retention: the Database size table; the Retention table). The diagnosis writes one
+   accounting row per rig per interval and attribution keeps them 400 days: 650 kB per rig-day, ~260 MB
+   of a rig's 275 MB, 13.8 TB for 50,000 rigs. Past \`raw_days\` a rig's run of one state within a
+   clock hour is now one row (sums kept, attribution pro rata; a row written later into such a
+   stretch carves its interval out of it): 1.00 row per rig and hour in the fleet run, **275 → 20 MB
+   per rig settled, 1.0 TB for 50,000 rigs**. The raw → 1-minute and 1-minute → 1-hour folds took
+   a whole bucket or hour of every rig in one transaction on the main thread: at 20,000 rigs 3.6 s
+   and 11.8 s in the Retention table (2.1 s and 16.6 s in a second measurement), every 10 minutes
+   and every hour once the collector has run 7 and 90 days, invisible to the 2-minute fleet run.
+   They now take 1,000 rigs per transaction (longest 442 and 172 ms, same total time) and the
+   collector yields to its event loop between chunks; \`retention.max_chunks_per_run\` went from 20 to
+   60, since at 10 s a farm of N rigs needs ~N / 2,200 chunks a minute. **Left as it is:** the
+   compaction itself costs 88k rows/s here (81.6 s for 20,000 rigs' hour, chunks of 204 ms on
+   average, 547 ms at most), about 2 % of a core at 20,000 rigs and 6 % at 50,000, most of it
+   deleting from the table's three b-trees; the next step is moving retention to its own connection
+   on a worker thread.
+16. **Fixed: an agent's clean stop overtook its last reports** (the fleet suite's false-unknown
+   log: 2 rigs, both hardware-faulted, "agent stopped cleanly", at the fleet's stop). Reports wait
+   for their batch (\`ingest.batch_max_ms\`) while offline states were applied at once, so the
+   diagnosis marked the host stopped, then saw its last reports as the host coming back, and
+   labelled a faulty rig's last interval \`unknown\`. Offline states (clean stops, Wills) now flush
+   the batch and apply after it (an ingest test publishes report, report, stop and checks the order).
+   The fleet suite also counted rigs rightly unknown after the fleet itself stopped; it now counts
+   only what began an interval before the stop.
 `;
 
 const fmt = (n: number, digits = 0) =>
