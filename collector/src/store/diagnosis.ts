@@ -86,15 +86,15 @@ export function applyDiagnosis(store: Store, outcome: Outcome, nowMs: number): v
   try {
     store.db.transaction(() => {
       // Older rows may fall in a stretch the retention compacted: their time is carved out of it.
-      const folded = outcome.retractions.length + outcome.rows.length > 0 ? foldedBefore(store.db) : 0;
+      const foldedUntilMs = outcome.retractions.length + outcome.rows.length > 0 ? foldedBefore(store.db) : 0;
       for (const r of outcome.retractions) {
         const { id } = scopeIds(store, `${r.site}/${r.host}/${r.rig}`, nowMs);
         s.retract.run(id, r.fromMs, r.toMs);
-        if (r.fromMs < folded) carveFolded(store.db, id, r.fromMs, r.toMs);
+        if (r.fromMs < foldedUntilMs) carveFolded(store.db, id, r.fromMs, r.toMs);
       }
       for (const row of outcome.rows) {
         const { siteId, id } = scopeIds(store, `${row.site}/${row.host}/${row.rig}`, nowMs);
-        if (row.ts < folded) carveFolded(store.db, id, row.ts, row.ts + row.duration_ms);
+        if (row.ts < foldedUntilMs) carveFolded(store.db, id, row.ts, row.ts + row.duration_ms);
         s.upsertRow.run(
           id,
           siteId,
