@@ -6,7 +6,7 @@ import { parseConfig } from './config.js';
 describe('collector config', () => {
   it('fills every default from an empty file', () => {
     const c = parseConfig('', 'empty.yaml');
-    expect(c.ingest).toMatchObject({ batch_max_ms: 50, skew_threshold_ms: 120_000 });
+    expect(c.ingest).toMatchObject({ batch_max_ms: 10, skew_threshold_ms: 120_000 });
     expect(c.retention).toMatchObject({ raw_days: 7, minute_days: 90, drop_after_days: 400 });
     expect(c.http.host).toBe('127.0.0.1');
     expect(c.broker.mode).toBe('embedded');

@@ -62,8 +62,12 @@ export const RetentionConfig = Type.Object(
 
 export const IngestConfig = Type.Object(
   {
-    /** Longest a report waits for its batch commit (and so for its ack). */
-    batch_max_ms: Ms(50, 1),
+    /**
+     * Longest a report waits for other reports to join its batch while the writer is idle. Reports
+     * arriving while a batch is being written go in the next commit as soon as it ends (group
+     * commit), so under load batches grow with the commit time, not with this window.
+     */
+    batch_max_ms: Ms(10, 1),
     /** A batch commits as soon as it holds this many rig samples. */
     batch_max_samples: Type.Integer({ minimum: 1, default: 20_000 }),
     /** A live report stamped further than this from the collector's clock is flagged as skewed. */

@@ -196,6 +196,40 @@ describe('ingest over a real broker', () => {
     expect(ingest.session(SITE, HOST)?.status).toBe('offline');
   });
 
+  it('commits what arrived during a commit right after it, without waiting out batch_max_ms', async () => {
+    // Group commit: the timer paces an idle writer only. A report that waited for the previous
+    // commit must not then also wait the full batch window (a minute here) for its own.
+    await setup({ batchMaxMs: 60_000, batchMaxSamples: 2 });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const commit = store.commit.bind(store);
+    store.commit = async (reports) => {
+      await gate;
+      return commit(reports);
+    };
+    const { client, messages } = await agent();
+    const acked = (seq: number) =>
+      messages.some(
+        (m) =>
+          m.topic.endsWith('/ack') &&
+          m.body.acks.some((a: { ranges: Array<[number, number]> }) =>
+            a.ranges.some(([lo, hi]) => lo <= seq && seq <= hi),
+          ),
+      );
+    const now = Date.now();
+    await publish(client, 'birth', exampleBirth(now));
+    await publish(client, 'report', exampleReport(now, 2, 0)); // fills a batch: its commit starts, held
+    await publish(client, 'report', exampleReport(now + 10_000, 1, 1)); // waits in the next batch
+    await waitFor(() => ingest.stats().pendingReports === 1, 'the second report to wait in the next batch');
+    expect(acked(0)).toBe(false);
+    release();
+    await waitFor(() => acked(0) && acked(1), 'both acks');
+    expect(ingest.stats().batches).toBe(2);
+    expect(countRows('samples')).toBe(3);
+  });
+
   it('asks for a resend on a seq gap, flags skew, stores historical reports at their own ts', async () => {
     await setup();
     const { client, messages } = await agent();

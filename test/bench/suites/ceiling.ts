@@ -12,7 +12,7 @@ import { migrate } from '../../../collector/src/store/schema.js';
 import { type PendingReport, Store, sampleColumns } from '../../../collector/src/store/store.js';
 import { ReportTemplate } from '../../fleet/payload.js';
 
-/** Samples per transaction for the ceilings: about what ingest commits per 50 ms batch at full load. */
+/** Samples per transaction for the ceilings: enough that the fsync per commit is amortised. */
 const BATCH_SAMPLES = 10_000;
 const COLUMNS = 17;
 const ROWS_PER_INSERT = 50;

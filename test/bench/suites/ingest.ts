@@ -59,7 +59,7 @@ const EXTERNAL = { url: '', client_id: 'bench-collector', clean_session: true, m
 /** The embedded broker's CONNECT deadline, raised: a collector busy diagnosing must not drop publishers. */
 const EMBEDDED = { connect_timeout_ms: 120_000 };
 
-/** Hosts and unacked reports per host for each report size: enough in flight to fill 50 ms batches. */
+/** Hosts and unacked reports per host for each report size: enough in flight to keep batches full. */
 function load(rigs: number): { hosts: number; inflight: number } {
   if (rigs <= 1) return { hosts: 20, inflight: 50 };
   if (rigs <= 100) return { hosts: 10, inflight: 8 };
