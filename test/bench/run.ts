@@ -147,15 +147,15 @@ code alone) and the before/after figures on this machine.
    diagnosis, fleet view and live view ~10 %. **Fixed part:** report batches are now written on a
    writer thread with its own SQLite connection (\`store.writer_thread\`, on by default): the main
    thread hands over reports already reduced to their stored columns, keeps decoding the next batch
-   meanwhile, and acks when the thread answers. In the run above: 100-rig reports 45.2k against
-   42.3k samples/s inline (×1.07), 500-rig 38.5k against 34.1k (×1.13); an A/B run earlier the same
-   day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k). The reports then crossed to
+   meanwhile, and acks when the thread answers. In the run that introduced it: 100-rig reports 45.2k
+   against 42.3k samples/s inline (×1.07), 500-rig 38.5k against 34.1k (×1.13); an A/B run earlier
+   the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k); in the run above,
+   with group commit (finding 17), ×1.62 and ×1.17. The reports then crossed to
    the thread as lists of mixed values; they now cross as one Float64Array per batch (NULL as not-a-number),
    filled without allocation: paired A/B runs of the two builds (\`HASHWATCH_BENCH_COLLECTOR_CLI\`),
    100-rig 45.6k → 51.9k samples/s median (ahead in 5 of 5 rounds), 1-rig 9.4k → 10.4k (4 of 4),
-   500-rig unchanged within noise. 1-rig reports still lose to inline writes (×0.84 above): they
-   are bound by the broker's cost per message, and each report also crosses the
-   thread boundary. **Still open:** the main thread after the change is decode ~28 %, garbage
+   500-rig unchanged within noise. 1-rig reports then lost to inline writes (×0.84): each report
+   also crosses the thread boundary; with group commit they gain ×1.10 above. **Still open:** the main thread after the change is decode ~28 %, garbage
    collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
    busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
    (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
@@ -163,9 +163,15 @@ code alone) and the before/after figures on this machine.
    that copy decoded reports still alive while their batch waits and commits. Re-measured with 5
    interleaved runs each, 100-rig reports: default 52.5k, \`--max-semi-space-size=64\` 53.7k (+60–100 MB
    RSS), \`ingest.batch_max_ms\` 20 or 10 ms 54.2k and 54.3k samples/s: all within the run-to-run noise
-   (±10 %), so neither a V8 flag nor a shorter batch was adopted (single runs had suggested +30 % for
-   the flag). The raw ceiling itself (one index on bucket,
-   rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms) is near 150,000 rows/s here.
+   (±10 %), so neither a V8 flag nor a shorter batch alone was adopted (single runs had suggested
+   +30 % for the flag; with group commit the shorter batch was, finding 17). The raw ceiling itself
+   (one index on bucket, rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms)
+   measured 107–148k rows/s in a loaded run on 2026-12-05 and 198–281k in the quieter run above, so
+   the e2e / raw column moves with the machine's load as much as with the code. Profiled again on
+   2026-12-06 (100-rig reports, 10 × 30 in flight, before group commit): the main thread was ~87 %
+   busy, JSON.parse ~30 %, ajv ~5 %, GC 18 %, diagnosis ~6 %, views ~4 %, while the whole machine
+   was ~155 % busy of 200 %: a main thread with nothing but the broker and the acks would still
+   find under half a core idle, so moving decode off it gives ~1.3× at best here, short of 150k.
    Reports over 128 KB (the 500-rig row) also pay V8's large-object allocation: turning a 163 KB
    payload into a string costs ~1 ms against 0.04 ms at 81 KB, which is why decode per sample doubles
    at 500 rigs. The next step is structural: the diagnosis taking compact per-rig columns instead of
@@ -236,6 +242,21 @@ code alone) and the before/after figures on this machine.
    the batch and apply after it (an ingest test publishes report, report, stop and checks the order).
    The fleet suite also counted rigs rightly unknown after the fleet itself stopped; it now counts
    only what began an interval before the stop.
+17. **Fixed: agents' ack windows waited out the batch timer** (1-rig ingest profile: the collector's
+   main thread 40 % idle and its writer thread 72 % idle at 11k samples/s, 1,000 reports in flight,
+   so ~85 ms per report spent waiting, not working). Agents hold a window of unacked reports
+   (\`max_inflight\`, 50 by default), so their throughput is the window over the ack latency, and
+   most of that latency was \`ingest.batch_max_ms\` (50 ms): a batch started its timer on its first
+   report and waited it out even when the writer had long been free. Batches now group-commit: what
+   arrives while a batch is written commits as soon as that ends, and the timer only paces an idle
+   writer, so \`batch_max_ms\` went from 50 to 10 ms. Paired runs of the two builds, 50 ms both
+   (same session, 3 rounds): 1-rig 10.1k → 11.4k samples/s, 100-rig 55.4k → 63.0k (medians; ahead
+   in 6 of 6 pairs). Then the window, with group commit, 2 rounds each: 1-rig 10.6k/11.3k at 50 ms,
+   18.3k/19.0k at 10 ms, 17.4k/18.4k at 2 ms; 100-rig 70.0k/69.6k, 73.0k/73.2k, 70.9k/72.0k. The
+   fleet at 50,000 rigs, 2 interleaved runs each: collector CPU 24/27 % at 50 ms against 27/26 % at
+   10 ms (within noise), p99 report → ack 156/175 ms against 119/97 ms. The 100-rig row of the
+   ingest table was partly bound by its own window too: 10 × 8 → 10 × 30 reports in flight gave
+   57.5k → 64.7k before, 62.6k → 60.7k after (now the collector's main thread is the limit).
 `;
 
 const fmt = (n: number, digits = 0) =>
