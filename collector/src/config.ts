@@ -49,12 +49,20 @@ export const RetentionConfig = Type.Object(
     /** How often retention runs. */
     interval_ms: Ms(60_000, 100),
     /**
-     * Chunks per run, one transaction and one turn of the event loop each: 1,000 rigs of one
-     * 10-minute sample bucket or of one hour of 1-minute rows, one clock hour of 50 rigs'
-     * accounting, or `chunk_rows` rows. At 10 s a farm of N rigs needs ~N / 2,200 chunks a
-     * minute: 60 keep up with ~130,000 rigs (20 would fall behind past ~44,000).
+     * How long one chunk of sample folding should take: a slice of the rigs of one 10-minute
+     * bucket of raw samples or of one hour of 1-minute rows, resized after every chunk. Each chunk
+     * is one transaction that holds the write lock (commits of ingest wait) and the event loop
+     * (acks and the live view wait). Accounting compaction keeps 50 rigs per chunk (~0.2 s here):
+     * smaller chunks cost it more in total (retention-pacer.ts).
+     */
+    chunk_target_ms: Ms(50, 5),
+    /**
+     * Chunks per run, one turn of the event loop each. At 10 s a farm of N rigs needs about
+     * N / 1,600 chunks a minute here (31 for 50,000 rigs, most of them accounting's): 60 keep up
+     * with ~95,000 rigs.
      */
     max_chunks_per_run: Type.Integer({ minimum: 1, default: 60 }),
+    /** Rows deleted per transaction in the drop phases (past `drop_after_days`, old probe results). */
     chunk_rows: Type.Integer({ minimum: 100, default: 5000 }),
   },
   { ...closed, default: {} },

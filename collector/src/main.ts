@@ -18,6 +18,7 @@ import { Ingest } from './ingest/ingest.js';
 import { createStaticHandler, LiveServer } from './live/index.js';
 import { createMetricsHandler, createRuntimeRegistry, type MetricsSources } from './metrics/index.js';
 import { runRetentionStep } from './store/retention.js';
+import { RetentionPacer } from './store/retention-pacer.js';
 import { Store } from './store/store.js';
 
 const DAY_MS = 86_400_000;
@@ -38,6 +39,8 @@ export class Collector {
   private retentionTimer: NodeJS.Timeout | undefined;
   /** A retention pass is between two of its chunks. */
   private retaining = false;
+  /** Sizes retention's chunks by time; kept across runs so each run starts from what it learned. */
+  private retentionPacer: RetentionPacer | undefined;
   private started = false;
   private routesRegistered = false;
 
@@ -236,6 +239,8 @@ export class Collector {
   private retention(): void {
     if (this.retaining) return;
     const r = this.config.retention;
+    this.retentionPacer ??= new RetentionPacer(r.chunk_target_ms);
+    const pacer = this.retentionPacer;
     const options = {
       rawDays: r.raw_days,
       minuteDays: r.minute_days,
@@ -251,7 +256,9 @@ export class Collector {
         return;
       }
       try {
-        const p = runRetentionStep(this.store, options, nowMs, 1);
+        const started = performance.now();
+        const p = runRetentionStep(this.store, { ...options, slices: pacer.slices }, nowMs, 1);
+        pacer.observe(p.lastPhase, performance.now() - started);
         total.rawBuckets += p.rawBuckets;
         total.minuteRowsFolded += p.minuteRowsFolded;
         total.accountingRowsFolded += p.accountingRowsFolded;

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AccountingRow, Outcome, State } from '@hashwatch/diagnosis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FOLD_RIGS_PER_CHUNK, foldMark } from './accounting.js';
+import { foldMark } from './accounting.js';
 import { applyDiagnosis } from './diagnosis.js';
 import { attribution } from './queries.js';
-import { type RetentionOptions, runRetentionStep } from './retention.js';
+import { DEFAULT_SLICES, type RetentionOptions, runRetentionStep } from './retention.js';
 import { Store } from './store.js';
 
 const DAY = 86_400_000;
@@ -148,7 +148,7 @@ describe('accounting compaction', () => {
   });
 
   it('goes through many rigs in chunks that resume from their mark', () => {
-    const rigs = FOLD_RIGS_PER_CHUNK + 30;
+    const rigs = DEFAULT_SLICES.accountingRigs + 30;
     const rows: AccountingRow[] = [];
     for (let k = 0; k < rigs; k++)
       for (let ts = T0; ts < T0 + 10 * 60_000; ts += STEP) rows.push(row(`rig-${k}`, ts, 'ok', 0));
@@ -156,12 +156,31 @@ describe('accounting compaction', () => {
     // One chunk per step: the first hour's first slice of rigs, then the rest.
     const first = runRetentionStep(store, OPTS, NOW, 1);
     expect(first.done).toBe(false);
-    expect(first.accountingRowsFolded).toBe(FOLD_RIGS_PER_CHUNK * 60);
+    expect(first.accountingRowsFolded).toBe(DEFAULT_SLICES.accountingRigs * 60);
     expect(foldMark(store.db)?.rigId).toBeGreaterThan(0);
     retainAll();
     const perRig = store.db.prepare('SELECT COUNT(*) AS n FROM accounting GROUP BY rig_id').all() as { n: number }[];
     expect(perRig).toHaveLength(rigs);
     expect(perRig.every((r) => r.n === 1)).toBe(true);
+  });
+
+  it('folds as many rigs per chunk as the slice it is given, and the same totals', () => {
+    const rigs = 17;
+    const rows: AccountingRow[] = [];
+    for (let k = 0; k < rigs; k++)
+      for (let ts = T0; ts < T0 + 10 * 60_000; ts += STEP) rows.push(row(`rig-${k}`, ts, 'ok', 0));
+    applyDiagnosis(store, outcome(rows), NOW);
+    const before = totals('rig-3');
+    const slices = { accountingRigs: 7 };
+    const first = runRetentionStep(store, { ...OPTS, slices }, NOW, 1);
+    expect(first.lastPhase).toBe('accounting');
+    expect(first.accountingRowsFolded).toBe(7 * 60);
+    const second = runRetentionStep(store, { ...OPTS, slices }, NOW, 1);
+    expect(second.accountingRowsFolded).toBe(7 * 60);
+    const third = runRetentionStep(store, { ...OPTS, slices }, NOW, 1);
+    expect(third.accountingRowsFolded).toBe(3 * 60);
+    expect(foldMark(store.db)?.rigId).toBe(0);
+    expect(totals('rig-3')).toEqual({ ...before, rows: 1 });
   });
 
   it('carves a relabelled slot out of a compacted run, pro rata, counting nothing twice', () => {

@@ -23,13 +23,6 @@ const HOUR_MS = 3_600_000;
  */
 export const MAX_ROW_SPAN_MS = 2 * HOUR_MS;
 
-/**
- * Rigs whose hour is folded per transaction: 18,000 rows at 10 s, ~0.1 s of write lock here (most
- * of it deleting from the table's three b-trees). 20 chunks a minute (the default) keep up with
- * 60,000 rigs at 10 s.
- */
-export const FOLD_RIGS_PER_CHUNK = 50;
-
 interface Row {
   ts: number;
   duration_ms: number;
@@ -219,10 +212,10 @@ export function foldMark(db: BetterSqlite3.Database): { hourMs: number; rigId: n
 
 /**
  * One chunk of compaction, in one transaction with its mark (a crash repeats nothing and skips
- * nothing): the oldest unfolded hour for the next `FOLD_RIGS_PER_CHUNK` rigs. Only hours that end
- * before `cutoffMs` are folded. Returns the rows read, or -1 when nothing is left before the cutoff.
+ * nothing): the oldest unfolded hour for the next `rigsPerChunk` rigs. Only hours that end before
+ * `cutoffMs` are folded. Returns the rows read, or -1 when nothing is left before the cutoff.
  */
-export function foldAccountingChunk(db: BetterSqlite3.Database, cutoffMs: number): number {
+export function foldAccountingChunk(db: BetterSqlite3.Database, cutoffMs: number, rigsPerChunk: number): number {
   const s = stmts(db);
   let mark = foldMark(db) ?? { hourMs: 0, rigId: 0 };
   if (mark.rigId === 0) {
@@ -234,12 +227,12 @@ export function foldAccountingChunk(db: BetterSqlite3.Database, cutoffMs: number
   }
   if (mark.hourMs + HOUR_MS > cutoffMs) return -1;
   const { hourMs, rigId } = mark;
-  const rigs = s.rigsAfter.all(rigId, FOLD_RIGS_PER_CHUNK);
+  const rigs = s.rigsAfter.all(rigId, rigsPerChunk);
   return db.transaction(() => {
     let read = 0;
     for (const { id } of rigs) read += foldRigHour(db, id, hourMs);
     const last = rigs[rigs.length - 1];
-    const hourDone = rigs.length < FOLD_RIGS_PER_CHUNK || last === undefined;
+    const hourDone = rigs.length < rigsPerChunk || last === undefined;
     writeMark(db, MARK_HOUR, hourDone ? hourMs + HOUR_MS : hourMs);
     writeMark(db, MARK_RIG, hourDone ? 0 : last.id);
     return read;

@@ -1,10 +1,10 @@
 /**
  * Retention by age, with downsampling: raw samples → 1-minute sums after `rawDays`, 1-minute →
  * 1-hour after `minuteDays`, accounting compacted after `rawDays`, everything dropped after
- * `dropAfterDays`. Work is done in small chunks (1,000 rigs of one 10-minute sample bucket or of
- * one hour of 1-minute rows, one hour of 50 rigs' accounting, or `chunkRows` rows, per
- * transaction) so a commit of ingest never waits long behind it. `runRetentionStep` is pure in
- * time: `nowMs` is an argument.
+ * `dropAfterDays`. Work is done in small chunks (a slice of the rigs of one 10-minute sample
+ * bucket, of one hour of 1-minute rows or of one hour of accounting, or `chunkRows` rows, per
+ * transaction) so a commit of ingest never waits long behind it; the collector sizes the slices
+ * by time (retention-pacer.ts). `runRetentionStep` is pure in time: `nowMs` is an argument.
  */
 import { foldAccountingChunk } from './accounting.js';
 import { readMark, writeMark } from './marks.js';
@@ -22,14 +22,30 @@ export interface RetentionOptions {
   dropAfterDays: number;
   /** Rows deleted per transaction in the drop phases. */
   chunkRows: number;
+  /** Rigs per transaction in the fold phases; `DEFAULT_SLICES` where absent. */
+  slices?: Partial<RetentionSlices>;
 }
+
+/** Rigs per chunk (transaction) for each phase that folds rig by rig. */
+export interface RetentionSlices {
+  /** Rigs of one 10-minute bucket of raw samples. */
+  rawRigs: number;
+  /** Rigs of one hour of 1-minute rows. */
+  minuteRigs: number;
+  /** Rigs of one hour of accounting. */
+  accountingRigs: number;
+}
+
+/** What one chunk did: the phases of `runRetentionStep`, in the order it runs them. */
+export type RetentionPhase = 'raw' | 'probes' | 'accounting' | 'minute' | 'drop';
 
 const DAY_MS = 86_400_000;
 const BUCKET_MS = 600_000;
-/** Rigs of one 10-minute bucket folded per transaction: 60,000 raw samples at 10 s, ~0.1 s here. */
-const RAW_FOLD_RIGS = 1000;
-/** Rigs of one hour of 1-minute rows folded per transaction: 60,000 rows. */
-const MINUTE_FOLD_RIGS = 1000;
+/**
+ * Fixed slices for callers without a pacer (tests, the storage bench): 60,000 raw samples at 10 s,
+ * 60,000 1-minute rows, and 18,000 accounting rows per transaction.
+ */
+export const DEFAULT_SLICES: RetentionSlices = { rawRigs: 1000, minuteRigs: 1000, accountingRigs: 50 };
 
 export interface RetentionProgress {
   /** Raw 10-minute buckets folded into 1-minute rows (counted when their last rigs are). */
@@ -40,6 +56,8 @@ export interface RetentionProgress {
   rowsDropped: number;
   /** False when there is more to do than this step did. */
   done: boolean;
+  /** The phase of the last chunk done; absent when the step did none. */
+  lastPhase?: RetentionPhase;
 }
 
 function foldInto(target: 'samples_1m' | 'samples_1h'): string {
@@ -77,6 +95,7 @@ export function runRetentionStep(
     done: true,
   };
   let chunks = 0;
+  const slices = { ...DEFAULT_SLICES, ...options.slices };
 
   const oldestBucket = db.prepare<[], { b: number | null }>('SELECT MIN(ts / 600000) AS b FROM samples');
   const firstRig = db.prepare<[number], { r: number | null }>(
@@ -100,25 +119,28 @@ export function runRetentionStep(
     if (b === null || (b + 1) * BUCKET_MS > rawCutoff) break;
     const from = firstRig.get(b)?.r ?? 0;
     db.transaction(() => {
-      foldRaw.run(b, from, from + RAW_FOLD_RIGS);
-      deleteRaw.run(b, from, from + RAW_FOLD_RIGS);
+      foldRaw.run(b, from, from + slices.rawRigs);
+      deleteRaw.run(b, from, from + slices.rawRigs);
     })();
     if ((firstRig.get(b)?.r ?? null) === null) progress.rawBuckets++;
     chunks++;
+    progress.lastPhase = 'raw';
   }
   while (chunks < maxChunks) {
     const n = deleteProbes.run(rawCutoff, options.chunkRows).changes;
     progress.rowsDropped += n;
     if (n === 0) break;
     chunks++;
+    progress.lastPhase = 'probes';
   }
 
   // Accounting past raw_days: one clock hour of a slice of the rigs at a time.
   while (chunks < maxChunks) {
-    const read = foldAccountingChunk(db, rawCutoff);
+    const read = foldAccountingChunk(db, rawCutoff, slices.accountingRigs);
     if (read < 0) break;
     progress.accountingRowsFolded += read;
     chunks++;
+    progress.lastPhase = 'accounting';
   }
 
   // 1 minute → 1 hour: the oldest hour, a slice of the rigs per chunk (by id, each rig one primary
@@ -145,7 +167,7 @@ export function runRetentionStep(
     if (hour + 3_600_000 > minuteCutoff) break;
     const h = hour;
     const from = rig;
-    const to = from + MINUTE_FOLD_RIGS;
+    const to = from + slices.minuteRigs;
     const hourDone = to > (lastRig.get()?.id ?? 0);
     db.transaction(() => {
       foldMinute.run(from, to, h, h + 3_600_000);
@@ -154,6 +176,7 @@ export function runRetentionStep(
       writeMark(db, 'minute_fold_rig', hourDone ? 0 : to);
     })();
     chunks++;
+    progress.lastPhase = 'minute';
   }
 
   // Drop: everything past the last tier, in bounded chunks per table.
@@ -169,6 +192,7 @@ export function runRetentionStep(
       progress.rowsDropped += n;
       if (n === 0) break;
       chunks++;
+      progress.lastPhase = 'drop';
     }
   }
   progress.done = chunks < maxChunks;

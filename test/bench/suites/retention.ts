@@ -2,7 +2,8 @@
  * Retention at farm scale: how long one retention transaction holds the collector's main thread
  * (and the database's write lock) when a whole tier comes due, with R rigs at a 10 s interval.
  * The database is built directly (one 10-minute bucket of raw samples, one hour of accounting, one
- * hour of 1-minute rows), then the collector's `runRetentionStep` runs one chunk at a time.
+ * hour of 1-minute rows), then the collector's `runRetentionStep` runs one chunk at a time, its
+ * slices sized by the collector's own pacer at the default `retention.chunk_target_ms`.
  * Baseline, same run, same data: the previous way, one transaction per whole 10-minute bucket and
  * per whole hour of 1-minute rows.
  */
@@ -10,7 +11,9 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { parseConfig } from '../../../collector/src/config.js';
 import { runRetentionStep } from '../../../collector/src/store/retention.js';
+import { RetentionPacer } from '../../../collector/src/store/retention-pacer.js';
 import { Store } from '../../../collector/src/store/store.js';
 
 const DAY_MS = 86_400_000;
@@ -159,11 +162,13 @@ export function benchRetention(rigs: number, log: (s: string) => void): Retentio
       p.longestMs = Math.max(p.longestMs, ms);
       phases.set(phase, p);
     };
+    const pacer = new RetentionPacer(parseConfig('', 'defaults').retention.chunk_target_ms);
     for (let i = 0; i < 1_000_000; i++) {
       const before = { raw: count(store.db, 'samples'), m: count(store.db, 'samples_1m') };
       const t0 = performance.now();
-      const p = runRetentionStep(store, OPTIONS, nowMs, 1);
+      const p = runRetentionStep(store, { ...OPTIONS, slices: pacer.slices }, nowMs, 1);
       const ms = performance.now() - t0;
+      pacer.observe(p.lastPhase, ms);
       if (p.done) break;
       if (count(store.db, 'samples') < before.raw) add('raw → 1 minute', rawRows, ms);
       else if (p.accountingRowsFolded > 0) add('accounting compaction', accountingRows, ms);
