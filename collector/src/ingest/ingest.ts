@@ -478,8 +478,9 @@ export class Ingest {
     // Group commit: what arrived while this batch was written has already waited one commit, so it
     // goes next instead of waiting out its timer, which paces an idle writer only. Under load
     // batches follow each other and grow with the commit time; a closed loop of agents (each
-    // holding a window of unacked reports) otherwise spent most of its latency in the timer.
-    if (this.batch.length > 0) void this.flush();
+    // holding a window of unacked reports) otherwise spent most of its latency in the timer. After
+    // a failed commit (disk full) the timer still paces the retries.
+    if (committedOk && this.batch.length > 0) void this.flush();
   }
 
   private countFailure(e: StoreError): void {
