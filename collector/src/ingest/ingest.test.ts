@@ -62,6 +62,10 @@ function publish(client: MqttClient, kind: 'birth' | 'state' | 'report', body: u
   });
 }
 
+function sumOf(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
 function countRows(table: string): number {
   const db = new Database(dbPath, { readonly: true });
   try {
@@ -228,6 +232,23 @@ describe('ingest over a real broker', () => {
     await waitFor(() => acked(0) && acked(1), 'both acks');
     expect(ingest.stats().batches).toBe(2);
     expect(countRows('samples')).toBe(3);
+  });
+
+  it('logs a commit that keeps failing once per window, counts every failure, and acks nothing', async () => {
+    await setup();
+    store.commit = async () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    const { client, messages } = await agent();
+    const now = Date.now();
+    await publish(client, 'birth', exampleBirth(now));
+    for (let seq = 0; seq < 3; seq++) {
+      await publish(client, 'report', exampleReport(now + seq * 10_000, 1, seq));
+      await waitFor(() => ingest.stats().batches + sumOf(ingest.stats().commitFailures) > seq, `commit ${seq}`);
+    }
+    expect(sumOf(ingest.stats().commitFailures)).toBe(3);
+    expect(logLines.filter((l) => l.msg === 'Batch commit failed: not acked')).toHaveLength(1);
+    expect(messages.some((m) => m.topic.endsWith('/ack'))).toBe(false);
   });
 
   it('asks for a resend on a seq gap, flags skew, stores historical reports at their own ts', async () => {

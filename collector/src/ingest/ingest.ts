@@ -94,6 +94,9 @@ interface BatchItem {
   done: () => void;
 }
 
+/** A failing commit with the same code is logged at most once per this window. */
+const COMMIT_FAILURE_LOG_MS = 10_000;
+
 export class Ingest {
   private readonly options: IngestOptions;
   private readonly store: Store;
@@ -116,6 +119,7 @@ export class Ingest {
   private readonly lastResendMs = new Map<string, number>();
   private readonly lastRebirthMs = new Map<string, number>();
   private readonly lastRejectLogMs = new Map<string, number>();
+  private readonly commitFailureLog = new Map<string, { atMs: number; notLogged: number }>();
   private readonly committedListeners: Array<(reports: CommittedReport[]) => void> = [];
   private readonly birthListeners: Array<(site: string, host: string, birth: Birth) => void> = [];
   private readonly presenceListeners: Array<(change: PresenceChange) => void> = [];
@@ -461,7 +465,7 @@ export class Ingest {
         committedOk = false;
         const e = toStoreError(err, 'committing reports');
         this.countFailure(e);
-        this.log.error({ code: e.code, reports: toStore.length, err: e.message }, 'Batch commit failed: not acked');
+        this.logCommitFailure(e, toStore.length);
       }
     }
     const ackable = committedOk ? items : items.filter((i) => i.ackOnly && !i.dupOfPending);
@@ -481,6 +485,25 @@ export class Ingest {
     // holding a window of unacked reports) otherwise spent most of its latency in the timer. After
     // a failed commit (disk full) the timer still paces the retries.
     if (committedOk && this.batch.length > 0) void this.flush();
+  }
+
+  /**
+   * A full or broken disk fails every batch until it is fixed: the first failure is logged at
+   * once, then one line per code per `COMMIT_FAILURE_LOG_MS` with the failures in between (each is
+   * counted in hashwatch_ingest_commit_failures_total), so the log cannot add to a full disk.
+   */
+  private logCommitFailure(e: StoreError, reports: number): void {
+    const nowMs = this.now();
+    const last = this.commitFailureLog.get(e.code);
+    if (last && nowMs - last.atMs < COMMIT_FAILURE_LOG_MS) {
+      last.notLogged++;
+      return;
+    }
+    this.commitFailureLog.set(e.code, { atMs: nowMs, notLogged: 0 });
+    this.log.error(
+      { code: e.code, reports, err: e.message, failures_not_logged: last?.notLogged ?? 0 },
+      'Batch commit failed: not acked',
+    );
   }
 
   private countFailure(e: StoreError): void {
