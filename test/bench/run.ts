@@ -244,13 +244,13 @@ code alone) and the before/after figures on this machine.
    only what began an interval before the stop.
 17. **Fixed: agents' ack windows waited out the batch timer** (1-rig ingest profile: the collector's
    main thread 40 % idle and its writer thread 72 % idle at 11k samples/s, 1,000 reports in flight,
-   so ~85 ms per report spent waiting, not working). Agents hold a window of unacked reports
+   so ~90 ms per report spent waiting, not working). Agents hold a window of unacked reports
    (\`max_inflight\`, 50 by default), so their throughput is the window over the ack latency, and
    most of that latency was \`ingest.batch_max_ms\` (50 ms): a batch started its timer on its first
    report and waited it out even when the writer had long been free. Batches now group-commit: what
    arrives while a batch is written commits as soon as that ends, and the timer only paces an idle
    writer, so \`batch_max_ms\` went from 50 to 10 ms. Paired runs of the two builds, 50 ms both
-   (same session, 3 rounds): 1-rig 10.1k → 11.4k samples/s, 100-rig 55.4k → 63.0k (medians; ahead
+   (same session, 3 rounds): 1-rig 10.2k → 11.4k samples/s, 100-rig 55.4k → 63.0k (medians; ahead
    in 6 of 6 pairs). Then the window, with group commit, 2 rounds each: 1-rig 10.6k/11.3k at 50 ms,
    18.3k/19.0k at 10 ms, 17.4k/18.4k at 2 ms; 100-rig 70.0k/69.6k, 73.0k/73.2k, 70.9k/72.0k. The
    fleet at 50,000 rigs, 2 interleaved runs each: collector CPU 24/27 % at 50 ms against 27/26 % at
