@@ -38,4 +38,29 @@ describe('LruSet', () => {
     lru.add('c');
     expect([lru.has('a'), lru.has('b'), lru.has('c'), lru.size]).toEqual([true, false, true, 2]);
   });
+
+  it('holds exactly the keys of its last `capacity` adds, on a long random sequence', () => {
+    const capacity = 50;
+    const lru = new LruSet(capacity);
+    const adds: string[] = [];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      // mostly new keys, some added again (a duplicate is re-acked and added again), as ingest does
+      const recent = adds.slice(-capacity * 2);
+      const key =
+        random() < 0.2 && recent.length > 0 ? (recent[Math.floor(random() * recent.length)] as string) : `k${i}`;
+      lru.add(key);
+      adds.push(key);
+      if (i % 997 === 0 || i > 19_900) {
+        const window = new Set(adds.slice(-capacity));
+        expect(lru.size).toBe(window.size);
+        for (const k of window) expect(lru.has(k)).toBe(true);
+        for (const k of recent) if (!window.has(k)) expect(lru.has(k)).toBe(false);
+      }
+    }
+  });
 });
