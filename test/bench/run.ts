@@ -150,12 +150,12 @@ code alone) and the before/after figures on this machine.
    meanwhile, and acks when the thread answers. In the run that introduced it: 100-rig reports 45.2k
    against 42.3k samples/s inline (×1.07), 500-rig 38.5k against 34.1k (×1.13); an A/B run earlier
    the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k); in the run above,
-   with group commit (finding 17), ×1.62 and ×1.17. The reports then crossed to
+   with group commit (finding 17), ×1.30 and ×1.51 (×1.62 and ×1.17 in a run an hour earlier). The reports then crossed to
    the thread as lists of mixed values; they now cross as one Float64Array per batch (NULL as not-a-number),
    filled without allocation: paired A/B runs of the two builds (\`HASHWATCH_BENCH_COLLECTOR_CLI\`),
    100-rig 45.6k → 51.9k samples/s median (ahead in 5 of 5 rounds), 1-rig 9.4k → 10.4k (4 of 4),
    500-rig unchanged within noise. 1-rig reports then lost to inline writes (×0.84): each report
-   also crosses the thread boundary; with group commit they gain ×1.10 above. **Still open:** the main thread after the change is decode ~28 %, garbage
+   also crosses the thread boundary; with group commit they gain ×1.17 above. **Still open:** the main thread after the change is decode ~28 %, garbage
    collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
    busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
    (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
@@ -166,7 +166,8 @@ code alone) and the before/after figures on this machine.
    (±10 %), so neither a V8 flag nor a shorter batch alone was adopted (single runs had suggested
    +30 % for the flag; with group commit the shorter batch was, finding 17). The raw ceiling itself
    (one index on bucket, rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms)
-   measured 107–148k rows/s in a loaded run on 2026-12-05 and 198–281k in the quieter run above, so
+   measured 107–148k rows/s in a loaded run on 2026-12-05, 198–281k in a quiet run on 2026-12-06 and
+   144–283k in the run above (100-rig: 219k, then 144k, an hour apart), so
    the e2e / raw column moves with the machine's load as much as with the code. Profiled again on
    2026-12-06 (100-rig reports, 10 × 30 in flight, before group commit): the main thread was ~87 %
    busy, JSON.parse ~30 %, ajv ~5 %, GC 18 %, diagnosis ~6 %, views ~4 %, while the whole machine
@@ -275,6 +276,17 @@ code alone) and the before/after figures on this machine.
    hour, so a commit costs ~30 ms whatever the number of rigs in it. Accounting therefore keeps 50
    rigs per chunk; the way to shorter chunks is a layout whose time-ordered indexes a rig-hour's
    fold does not touch page by page.
+19. **Fixed: the collector slowed down for good once its dedupe cache was full.** The 1-rig rows of
+   the ingest table fell run after run (15.2k, 13.9k, 10.7k samples/s on one collector); six runs
+   in a row went 17.9k → 14.7k → 10.6k → 7.4k → 5.9k → 5.2k, with the main thread's time in
+   \`commitBatch\` itself (29.5 % of the profile). The cache of committed report keys
+   (\`ingest.dedupe_cache_size\`, 200,000) forgot its oldest key with \`keys().next()\` on a Map,
+   and V8 keeps a deleted Map entry as a hole until the table is rebuilt: once full, each add walked
+   up to ~300,000 holes (a micro-benchmark: 50–78 ms per 100k adds until it filled, 1.7–15 s after).
+   A farm of 1-rig agents fills it in under a minute, a 50,000-rig farm of 100-rig hosts (50
+   reports/s) in about an hour; its cost then grows with the rate of reports. The cache now keeps a ring of its last adds to know what to forget (78–106 ms per 100k
+   adds, flat): the same six runs went 17.2k → 17.4k → 16.6k → 15.8k → 14.9k → 15.6k. A randomized
+   test checks it holds exactly the keys of its last N adds.
 `;
 
 const fmt = (n: number, digits = 0) =>
