@@ -490,7 +490,7 @@ export class Ingest {
   /**
    * A full or broken disk fails every batch until it is fixed: the first failure is logged at
    * once, then one line per code per `COMMIT_FAILURE_LOG_MS` with the failures in between (each is
-   * counted in hashwatch_ingest_commit_failures_total), so the log cannot add to a full disk.
+   * counted in hashwatch_ingest_commit_failures_total), so the log adds little to a full disk.
    */
   private logCommitFailure(e: StoreError, reports: number): void {
     const nowMs = this.now();
