@@ -3,27 +3,16 @@
  * the chunk it describes, so a crash neither repeats nor skips a chunk.
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { perConnection } from './statements.js';
 
-type Statements = ReturnType<typeof prepare>;
-const cache = new WeakMap<BetterSqlite3.Database, Statements>();
-
-function prepare(db: BetterSqlite3.Database) {
+const stmts = perConnection((db) => {
   return {
     read: db.prepare<[string], { value: number }>('SELECT value FROM retention_marks WHERE name = ?'),
     write: db.prepare<[string, number]>(
       'INSERT INTO retention_marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
     ),
   };
-}
-
-function stmts(db: BetterSqlite3.Database): Statements {
-  let s = cache.get(db);
-  if (!s) {
-    s = prepare(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+});
 
 /** The mark's value, `undefined` before it was first set. */
 export function readMark(db: BetterSqlite3.Database, name: string): number | undefined {
