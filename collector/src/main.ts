@@ -36,6 +36,8 @@ export class Collector {
   private readonly log: Logger;
   private readonly now: () => number;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  /** A WAL checkpoint is running (on the writer thread, the main thread goes on meanwhile). */
+  private checkpointing = false;
   private retentionTimer: NodeJS.Timeout | undefined;
   /** A retention pass is between two of its chunks. */
   private retaining = false;
@@ -223,13 +225,25 @@ export class Collector {
     }
   }
 
+  /** The latest-sample pointers, then the WAL checkpoint (on the writer thread when there is one). */
   private housekeeping(): void {
+    if (this.checkpointing) return; // a slow disk must not queue checkpoints behind each other
+    const failed = (err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'WAL checkpoint failed; will retry');
+    };
     try {
       this.store.flushLatest();
-      this.store.maybeCheckpoint();
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'WAL checkpoint failed; will retry');
+      failed(err);
+      return;
     }
+    this.checkpointing = true;
+    this.store
+      .checkpoint()
+      .catch(failed)
+      .finally(() => {
+        this.checkpointing = false;
+      });
   }
 
   /**

@@ -8,6 +8,7 @@
  *   --runs N           runs per figure (median reported; default 3, quick 1)
  *   --from-json FILE   re-render the markdown from a saved --json file (no measuring)
  *   --fleet-cpu-prof DIR  run the fleet suite's collector with `--cpu-prof` into DIR
+ *   --fleet-node-args "…" extra node flags for the fleet suite's collector
  *   --fleet-rigs N        rigs in the fleet suite (default 50000; 100000 overloads this machine)
  *   --fleet-config JSON   collector config merged over the fleet suite's, e.g.
  *                         '{"diagnosis_runner":{"behind_utilization":1}}'
@@ -635,7 +636,11 @@ async function main(): Promise<void> {
       );
     },
     fleet: async () => {
-      const prof = fleetProf ? { collectorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${fleetProf}`] } : {};
+      const nodeArgs = [
+        ...(fleetProf ? ['--cpu-prof', `--cpu-prof-dir=${fleetProf}`] : []),
+        ...(arg('--fleet-node-args')?.split(' ').filter(Boolean) ?? []),
+      ];
+      const prof = nodeArgs.length > 0 ? { collectorNodeArgs: nodeArgs } : {};
       results.fleet = await benchFleet(
         shape,
         quick

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { exampleBirth, exampleReport, exampleRigSample, type Report } from '@hashwatch/protocol';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { applyDiagnoses, applyDiagnosis } from './diagnosis.js';
 import { StoreError } from './errors.js';
 import { attribution, rigSeries } from './queries.js';
@@ -203,6 +203,25 @@ describe('Store', () => {
     expect(store.db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 0 });
     expect((await store.commit([item])).outcomes).toEqual(['stored']);
   });
+
+  it.each([true, false])(
+    'checkpoints the WAL and truncates it past checkpointPages (writer thread: %s)',
+    async (writerThread) => {
+      store = open({ writerThread, checkpointPages: 100 });
+      const inline = vi.spyOn(store, 'maybeCheckpoint');
+      for (let seq = 0; seq < 40; seq++) await store.commit([pending(store, exampleReport(Date.now(), 20, seq))]);
+      const wal = `${file}-wal`;
+      expect(fs.statSync(wal).size).toBeGreaterThan(100 * 4096);
+      const result = await store.checkpoint();
+      expect(result.walPages).toBeGreaterThan(100);
+      expect(result.truncated).toBe(true);
+      expect(fs.statSync(wal).size).toBe(0);
+      // with a writer thread the main thread never runs it: it stood still for up to 130 ms
+      expect(inline).toHaveBeenCalledTimes(writerThread ? 0 : 1);
+      expect(store.db.prepare('SELECT COUNT(*) AS n FROM samples').get()).toEqual({ n: 800 });
+      expect(await store.checkpoint()).toEqual({ walPages: 0, truncated: false });
+    },
+  );
 
   it('fails the batches of a writer thread that died and starts a new one', async () => {
     const failures: StoreError[] = [];

@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { StoreError, type StoreErrorCode } from './errors.js';
 import type { WriteResult, WriterItem } from './report-writer.js';
+import type { CheckpointResult } from './wal.js';
 
 /** What the thread needs to open its own connection. */
 export interface WriterData {
@@ -18,14 +19,17 @@ export interface WriterData {
   cacheSizeMiB: number;
 }
 
-export type WriterRequest = { id: number; type: 'write'; items: WriterItem[] } | { id: number; type: 'close' };
+export type WriterRequest =
+  | { id: number; type: 'write'; items: WriterItem[] }
+  | { id: number; type: 'checkpoint'; truncatePages: number }
+  | { id: number; type: 'close' };
 
 export type WriterReply =
-  | { id: number; ok: true; result?: WriteResult }
+  | { id: number; ok: true; result?: WriteResult | CheckpointResult }
   | { id: number; ok: false; code: StoreErrorCode; detail: string; sqliteCode: string | undefined };
 
 interface Pending {
-  resolve: (result: WriteResult | undefined) => void;
+  resolve: (result: WriteResult | CheckpointResult | undefined) => void;
   reject: (err: StoreError) => void;
 }
 
@@ -56,6 +60,14 @@ export class WriterThread {
     return this.request({ id: this.nextId++, type: 'write', items }) as Promise<WriteResult>;
   }
 
+  /**
+   * Checkpoints the WAL on the thread, between two batches (see `checkpointWal`). Rejects with a
+   * StoreError.
+   */
+  checkpoint(truncatePages: number): Promise<CheckpointResult> {
+    return this.request({ id: this.nextId++, type: 'checkpoint', truncatePages }) as Promise<CheckpointResult>;
+  }
+
   /** Closes the thread's connection and ends the thread, after the batches already sent. */
   async close(): Promise<void> {
     const worker = this.worker;
@@ -69,7 +81,7 @@ export class WriterThread {
     await worker.terminate();
   }
 
-  private request(msg: WriterRequest): Promise<WriteResult | undefined> {
+  private request(msg: WriterRequest): Promise<WriteResult | CheckpointResult | undefined> {
     const worker = this.worker ?? this.spawn();
     return new Promise((resolve, reject) => {
       this.pending.set(msg.id, { resolve, reject });

@@ -1,12 +1,13 @@
 /**
  * The writer thread's program: its own connection to the collector's database, running the report
  * transaction (`ReportWriter`) for the main thread. The main thread opened and migrated the file
- * first; this connection only writes reports, samples, probes and new rigs.
+ * first; this connection only writes reports, samples, probes and new rigs, and checkpoints the WAL.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { toStoreError } from './errors.js';
 import { ReportWriter } from './report-writer.js';
+import { checkpointWal } from './wal.js';
 import type { WriterData, WriterReply, WriterRequest } from './writer-thread.js';
 
 const port = parentPort;
@@ -47,6 +48,9 @@ port.on('message', (msg: WriterRequest) => {
       db = undefined;
       writer = undefined;
       reply = { id: msg.id, ok: true };
+    } else if (msg.type === 'checkpoint') {
+      open();
+      reply = { id: msg.id, ok: true, result: checkpointWal(db as Database.Database, msg.truncatePages) };
     } else {
       reply = { id: msg.id, ok: true, result: open().write(msg.items) };
     }
