@@ -169,6 +169,29 @@ describe('live view: snapshot and deltas', () => {
     expect(c.of('delta').filter((d) => d.rigs.length > 0)).toHaveLength(1);
   });
 
+  it('keeps site roll-ups true across a time nobody watched: a change back still reaches a new client', async () => {
+    const s = await start({ live: { siteRollupMs: 20 } });
+    const siteState = (f: DeltaFrame | SnapshotFrame) => f.sites.find((x) => x.site === 'alpha')?.state;
+    const first = await Client.open(s.wsUrl);
+    await first.next('snapshot');
+    setSiteState(s.view, 'alpha', 'connectivity_loss', Date.now());
+    await first.next('delta', (d) => siteState(d) === 'connectivity_loss');
+    first.ws.close();
+    await until('the first client to leave', () => s.live.stats().clients === 0);
+    // Unwatched: no deltas are kept, but the roll-up still follows the fleet.
+    setSiteState(s.view, 'alpha', 'ok', Date.now());
+    await sleep(100);
+    const second = await Client.open(s.wsUrl);
+    expect(siteState(await second.next('snapshot'))).toBe('ok');
+    // The same roll-up as the last one sent before: it must not be taken as unchanged.
+    setSiteState(s.view, 'alpha', 'connectivity_loss', Date.now());
+    const delta = await second.next('delta', (d) => siteState(d) !== undefined);
+    expect(siteState(delta)).toBe('connectivity_loss');
+    const rigs = delta.rigs.filter((r) => r.site === 'alpha');
+    expect(rigs.length).toBeGreaterThan(0);
+    expect(rigs.every((r) => r.state === 'connectivity_loss')).toBe(true);
+  });
+
   it('streams incidents, and summaries that new clients get as history', async () => {
     const s = await start({ live: { summaryIntervalMs: 50, historyMs: 200 } });
     const c = await Client.open(s.wsUrl);

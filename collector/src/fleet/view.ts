@@ -178,9 +178,15 @@ export class FleetView extends EventEmitter<FleetViewEvents> {
   /** Stores the newest sample of a rig (live reports only: backfill does not rewrite "now"). */
   recordSample(site: string, host: string, sample: RigSample, nowMs: number): void {
     const existing = this.getRig(site, host, sample.rig);
-    if (existing?.sample && existing.sample.ts > sample.ts) return;
-    // One change per rig per report: this runs for every sample ingest commits.
-    this.upsertRig(site, host, sample.rig, { sample }, nowMs);
+    if (!existing) {
+      this.upsertRig(site, host, sample.rig, { sample }, nowMs);
+      return;
+    }
+    if (existing.sample && existing.sample.ts > sample.ts) return;
+    // One change per rig per report: this runs for every sample ingest commits, so it skips
+    // upsertRig's second lookup and patch object.
+    existing.sample = sample;
+    this.emit('change', { type: 'rig', rig: existing });
   }
 
   upsertIncident(incident: IncidentView): void {

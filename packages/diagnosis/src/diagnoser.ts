@@ -176,6 +176,13 @@ export class Diagnoser {
   private hostTallies = new Map<string, HostTally>();
   /** `Incident.rigs` as a set, built on first use: the array alone made every accounting row O(rigs). */
   private incidentRigs = new WeakMap<Incident, Set<string>>();
+  /**
+   * `hostRigs()` per host, valid while `rigsGen` and the host's `rigs` array are unchanged: built on
+   * every report, the list and its keys were a sixth of what a 100-rig report allocated.
+   */
+  private hostRigsCache = new WeakMap<HostMem, { gen: number; ids: string[]; length: number; mems: RigMem[] }>();
+  /** Bumped whenever `rigs` gains, loses or replaces an entry. */
+  private rigsGen = 0;
 
   constructor(config: Partial<DiagnosisConfig> = {}) {
     this.config = diagnosisConfig(config);
@@ -214,6 +221,7 @@ export class Diagnoser {
         this.countRig(r, -1);
       }
       this.rigs.delete(rigKey(site, host, id));
+      this.rigsGen++;
       this.hostTallies.delete(hostKey(site, host));
     }
     h.rigs = h.rigs.filter((x) => ids.has(x));
@@ -283,13 +291,14 @@ export class Diagnoser {
       h.silent = false;
     }
     const uplink = uplinkFromProbes(report.probes, this.config);
-    const samples = new Map(report.rigs.map((s) => [s.rig, s]));
     // Rigs first seen in this report must be registered before the site context counts them.
-    for (const sample of report.rigs)
-      this.rig(site, host, sample.rig, sample.hashrate_ideal_hs ?? sample.hashrate_hs ?? 0);
-    const ctx = this.siteContext(site, host, samples, report.ts);
-    for (const sample of report.rigs) {
-      const r = this.rig(site, host, sample.rig, sample.hashrate_ideal_hs ?? sample.hashrate_hs ?? 0);
+    const mems = report.rigs.map((sample) =>
+      this.rig(site, host, sample.rig, sample.hashrate_ideal_hs ?? sample.hashrate_hs ?? 0),
+    );
+    const ctx = this.siteContext(report.rigs, mems, report.ts, site);
+    for (let i = 0; i < report.rigs.length; i++) {
+      const sample = report.rigs[i] as RigSample;
+      const r = mems[i] as RigMem;
       if (r.cursorMs !== null && ts < r.cursorMs - report.interval_ms / 2) continue; // duplicate / out of order
       if (r.cursorMs !== null && ts - r.cursorMs >= this.config.silence_intervals * report.interval_ms) {
         // One rig missing from its host's reports: its own gap, with the incident its backfill relabels.
@@ -385,6 +394,7 @@ export class Diagnoser {
     this.sites = new Map(copy.sites.map((s) => [s.site, s]));
     this.hosts = new Map(copy.hosts.map((h) => [hostKey(h.site, h.host), h]));
     this.rigs = new Map(copy.rigs.map((r) => [rigKey(r.site, r.host, r.rig), r]));
+    this.rigsGen++;
     this.incidents = new Map(copy.incidents.map((i) => [i.id, i]));
     this.incidentRigs = new WeakMap();
     this.hostTallies.clear();
@@ -461,6 +471,7 @@ export class Diagnoser {
         hist: { state: 'ok', pendingState: null, pending: [] },
       };
       this.rigs.set(key, r);
+      this.rigsGen++;
       const h = this.hosts.get(hostKey(site, host));
       if (h) {
         if (!h.rigs.includes(rig)) h.rigs.push(rig);
@@ -524,7 +535,16 @@ export class Diagnoser {
    * report counted from its samples instead of from their previous report. Costs the report's rigs,
    * not the site's (a walk over the site per report was O(site) for every 200-rig report).
    */
-  private siteContext(site: string, host: string, samples: Map<string, RigSample>, reportTs: number): SiteContext {
+  /**
+   * The site's counts as they will be once this report's samples count: `mems[i]` is the rig of
+   * `samples[i]`, undefined for a rig the site does not know yet.
+   */
+  private siteContext(
+    samples: readonly RigSample[],
+    mems: ReadonlyArray<RigMem | undefined>,
+    reportTs: number,
+    site: string,
+  ): SiteContext {
     const t = this.siteTallies.get(site);
     const ctx: SiteContext = {
       feeds: new Map(),
@@ -541,10 +561,14 @@ export class Diagnoser {
       }
       return g;
     };
-    for (const [rid, sample] of samples) {
+    // A rig listed twice counts once, by its last sample (what the rest of the report leaves).
+    const counted = new Set<RigMem>();
+    for (let i = samples.length - 1; i >= 0; i--) {
       // A rig the site does not know yet is in no count, as it was in no walk over the site.
-      const o = this.rigs.get(rigKey(site, host, rid));
-      if (!o) continue;
+      const o = mems[i];
+      if (!o || counted.has(o)) continue;
+      counted.add(o);
+      const sample = samples[i] as RigSample;
       const reach = sample.reachable;
       const trouble = reach && poolTrouble(sample, reportTs, this.config) !== undefined;
       const shift = (reach ? 0 : 1) - (o.reachable ? 0 : 1);
@@ -788,6 +812,7 @@ export class Diagnoser {
   }
 
   /** The end of the host's last covered interval: where a gap in its reports begins. */
+  /** The newest cursor of the host's rigs: how far its accounting reaches. */
   private hostCursor(h: HostMem): number | null {
     let last: number | null = null;
     for (const r of this.hostRigs(h))
@@ -795,13 +820,19 @@ export class Diagnoser {
     return last;
   }
 
-  private hostRigs(h: HostMem): RigMem[] {
-    const out: RigMem[] = [];
+  /** The host's rigs that the diagnosis knows, in inventory order. Shared: do not modify. */
+  private hostRigs(h: HostMem): readonly RigMem[] {
+    const cached = this.hostRigsCache.get(h);
+    if (cached && cached.gen === this.rigsGen && cached.ids === h.rigs && cached.length === h.rigs.length) {
+      return cached.mems;
+    }
+    const mems: RigMem[] = [];
     for (const id of h.rigs) {
       const r = this.rigs.get(rigKey(h.site, h.host, id));
-      if (r) out.push(r);
+      if (r) mems.push(r);
     }
-    return out;
+    this.hostRigsCache.set(h, { gen: this.rigsGen, ids: h.rigs, length: h.rigs.length, mems });
+    return mems;
   }
 
   /**
@@ -901,15 +932,14 @@ export class Diagnoser {
   private historical(h: HostMem, report: Report, nowMs: number): void {
     const ts = report.ts + h.clockOffsetMs;
     const uplink = uplinkFromProbes(report.probes, this.config);
-    const samples = new Map(report.rigs.map((s) => [s.rig, s]));
-    const ctx = this.siteContext(h.site, h.host, samples, report.ts);
+    const mems = report.rigs.map((sample) => this.rigs.get(rigKey(h.site, h.host, sample.rig)));
+    const ctx = this.siteContext(report.rigs, mems, report.ts, h.site);
     let relabelled = false;
     let advanced = false;
     if (h.silent) {
       // A rig first listed by a birth during the silence: its gap starts with its spool.
       const why: Evidence = { signal: 'silence', detail: 'agent silent; the rig is known only from its spool' };
-      for (const sample of report.rigs) {
-        const r = this.rigs.get(rigKey(h.site, h.host, sample.rig));
+      for (const r of mems) {
         if (r && r.cursorMs === null) {
           this.openGap(r, ts, nowMs, why);
           this.openScopeGaps(h, ts, why);
@@ -921,8 +951,9 @@ export class Diagnoser {
       // settle each unconfirmed slot back to the label before the gap.
       this.fillUnknown(h, Math.max(nowMs, ts + report.interval_ms));
     }
-    for (const sample of report.rigs) {
-      const r = this.rigs.get(rigKey(h.site, h.host, sample.rig));
+    for (let i = 0; i < report.rigs.length; i++) {
+      const sample = report.rigs[i] as RigSample;
+      const r = mems[i];
       if (!r) continue;
       const idx = r.gapSlots.findIndex((x) => Math.abs(x - ts) < report.interval_ms / 2);
       const ahead = !h.silent && (r.cursorMs === null || ts >= r.cursorMs - report.interval_ms / 2);
@@ -976,7 +1007,7 @@ export class Diagnoser {
   }
 
   private relabelGapIncidents(h: HostMem, rigEvidence?: ReadonlyMap<RigMem, Evidence>): void {
-    const tallyOf = (rigs: RigMem[]) => {
+    const tallyOf = (rigs: readonly RigMem[]) => {
       const sum: Partial<Record<State, { n: number; deficit: number; energy: number }>> = {};
       let remaining = 0;
       let remainingDeficit = 0;
@@ -997,7 +1028,7 @@ export class Diagnoser {
       }
       return { sum, remaining, remainingDeficit };
     };
-    const apply = (id: string | null, rigs: RigMem[], extra?: Evidence) => {
+    const apply = (id: string | null, rigs: readonly RigMem[], extra?: Evidence) => {
       const inc = id ? this.incidents.get(id) : undefined;
       if (!inc) return;
       const { sum, remaining, remainingDeficit } = tallyOf(rigs);
