@@ -1,5 +1,6 @@
 /**
- * A real collector process for the benchmarks (`node collector/dist/cli.js run`), with its own
+ * A real collector process for the benchmarks (`collector/dist/cli.js run` with its shebang's node
+ * flags), with its own
  * temp data dir and SQLite file, on free loopback ports, either with its embedded broker
  * (anonymous, loopback only) or as a client of an external broker. Needs `npx tsc -b` first.
  *
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { shebangNodeFlags } from '../helpers/proc.js';
 import { freePort, waitFor } from './proc.js';
 
 export const COLLECTOR_CLI =
@@ -100,7 +102,9 @@ export class CollectorProc {
     const file = join(this.dir, 'collector.yaml');
     writeFileSync(file, stringify({ collector_id: 'bench', data_dir: this.dir, ...base }));
     this.mqttUrl = external ?? `mqtt://127.0.0.1:${mqttPort}`;
-    const proc = spawn(process.execPath, [...(this.options.nodeArgs ?? []), COLLECTOR_CLI, 'run', '--config', file], {
+    // As its bin runs it: the shebang's node flags first, then the bench's own.
+    const nodeArgs = [...shebangNodeFlags(COLLECTOR_CLI), ...(this.options.nodeArgs ?? [])];
+    const proc = spawn(process.execPath, [...nodeArgs, COLLECTOR_CLI, 'run', '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;

@@ -25,6 +25,17 @@ export interface LogLine {
 const live = new Set<Proc>();
 const dirs = new Set<string>();
 
+/**
+ * The node flags a program's shebang passes (`#!/usr/bin/env -S node --flag …`), so that tests and
+ * benchmarks run it with what its bin gets.
+ */
+export function shebangNodeFlags(file: string): string[] {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env(?:\s+-S)?\s+node((?:\s+\S+)*)\s*$/.exec(first);
+  if (!m) throw new Error(`${file}: the first line is not "#!/usr/bin/env [-S] node …": ${JSON.stringify(first)}`);
+  return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
+}
+
 /** Throws (never skips) when a program has not been built. */
 export function requireBuilt(file: string): void {
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npx tsc -b\` before the e2e tests`);
@@ -147,7 +158,8 @@ export class Proc {
     this.run++;
     const run = this.run;
     this.lastExit = null;
-    const child = spawn(process.execPath, [this.options.script, ...this.options.args], {
+    const args = [...shebangNodeFlags(this.options.script), this.options.script, ...this.options.args];
+    const child = spawn(process.execPath, args, {
       cwd: this.options.cwd,
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
