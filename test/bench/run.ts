@@ -165,7 +165,8 @@ code alone) and the before/after figures on this machine.
    interleaved runs each, 100-rig reports: default 52.5k, \`--max-semi-space-size=64\` 53.7k (+60–100 MB
    RSS), \`ingest.batch_max_ms\` 20 or 10 ms 54.2k and 54.3k samples/s: all within the run-to-run noise
    (±10 %), so neither a V8 flag nor a shorter batch alone was adopted (single runs had suggested
-   +30 % for the flag; with group commit the shorter batch was, finding 17). The raw ceiling itself
+   +30 % for the flag; with group commit the shorter batch was, finding 17; once the allocation per
+   sample was cut, the flag was, finding 20). The raw ceiling itself
    (one index on bucket, rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms)
    measured 107–148k rows/s in a loaded run on 2026-12-05, 198–281k in a quiet run on 2026-12-06 and
    144–283k in the run above (100-rig: 219k, then 144k, an hour apart), so
@@ -181,6 +182,14 @@ code alone) and the before/after figures on this machine.
    main thread keeps the broker, the acks and the views; and agents splitting reports above ~100 KB.
    Handing decoded *objects* back from a worker does not help: \`v8.deserialize\` of a decoded 100-rig
    report takes 0.78 ms against 0.41 ms for \`JSON.parse\` of its 111 kB payload (measured here).
+   **Why 150,000 samples/s is out of reach on these 2 cores with JSON reports** (after finding 20):
+   the single-thread baselines of the same rows put decode (JSON.parse + ajv) at 119–182k samples/s
+   and the store at 185–205k in the runs of 2026-12-06, so 150k samples/s needs 0.8–1.3 cores for
+   decode and 0.7–0.8 for the store; the publishers took 40–50 % of a core (\`top\`, 1 s samples) while
+   57k samples/s were acked, so over a core at 150k. That is 2.7–3.3 cores before the broker, GC, the
+   diagnosis and the acks. Reaching it
+   takes a cheaper report encoding (a wire-format change: DESIGN.md makes every payload JSON) or
+   more cores than the load generator and the collector share here.
 11. **Fixed: a collector that read reports late took it for agents falling silent** (and for their
    clocks drifting). Silence was judged from when the collector read a host's last report, so
    reading late (a connect storm, a backfill, overload) wrote \`unknown\` gaps for hosts still
@@ -288,6 +297,44 @@ code alone) and the before/after figures on this machine.
    reports/s) in about an hour; its cost then grows with the rate of reports. The cache now keeps a ring of its last adds to know what to forget (78–106 ms per 100k
    adds, flat): the same six runs went 17.2k → 17.4k → 16.6k → 15.8k → 14.9k → 15.6k. A randomized
    test checks it holds exactly the keys of its last N adds.
+20. **Fixed: garbage collection took a fifth of the collector's main thread at full ingest, and V8's
+   helper threads took as much again from the other core.** \`--trace-gc-nvp\`, 100-rig reports: a
+   scavenge every ~55 ms, each copying ~3.6 MB of survivors and promoting as much (promotion rate
+   99 %), 14–22 ms of pause on the main thread plus twice that on helper threads; 2.1–2.3 s of GC
+   per 10 s run. The survivors are the reports between arrival and the diagnosis after their commit.
+   Two changes, each measured in paired runs against the build before it
+   (\`HASHWATCH_BENCH_COLLECTOR_CLI\`), 100-rig reports:
+   - *Less allocation per sample.* A V8 sampling heap profile that counts collected objects too
+     (inspector \`HeapProfiler.startSampling\` with \`includeObjectsCollectedByMinorGC\`) put as
+     much allocation in the fleet view, the live view and the diagnosis as in \`JSON.parse\` itself:
+     a patch object and two string keys per sample in the fleet view, a string key and a wrapper per
+     sample for live-view deltas (kept even with no client connected), four string keys per sample,
+     a Map of the report's samples and a list of the host's rigs per report in the diagnosis. Now the
+     fleet view updates a rig in place, the live view keys pending deltas by the view objects and
+     keeps none without clients, and the diagnosis builds a rig's key once per sample and caches each
+     host's rig list. Allocation per byte of decoded JSON 3.27 → 2.27 (−31 %); 49.3k → 58.3k
+     samples/s median, ahead in 4 of 4 pairs (this pair also holds the WAL checkpoint's move to the
+     writer thread, which alone measured within noise: it removes a 24–130 ms main-thread stall every 5 s).
+   - *A 64 MB young generation* (\`--max-semi-space-size=64\`, 16 MB by default), passed by the
+     collector bin's shebang (\`#!/usr/bin/env -S node …\`), the Docker entrypoint and \`npm run
+     demo\`; started by plain \`node\`, the collector logs a warning. 5 pairs: GC 2.27 → 0.93 s per
+     run, 60.2k → 75.9k samples/s median (ahead in 5 of 5), collector CPU 125–130 % → 113–124 %,
+     RSS 356–366 MB against 345–371; 500-rig reports 42.5k → 51.1k (3 of 3, RSS +120 MB). 128 MB
+     gave no more (3 pairs). The same flag measured +2 % before the allocation was cut (finding 10):
+     with less garbage per sample, scavenges come rarely enough that most waiting reports die first.
+   After both, the main thread's profile at 100-rig ingest is JSON.parse 28 %, ajv 6 %, GC 9 % and
+   idle 22 %, the writer thread is ~59 % busy, and the collector (110–120 %) and the publishers
+   (40–50 %) share the 2 cores with much system time (\`top\`: up to 50 % \`sy\`). More reports in flight do not help: 10 × 20
+   and 10 × 50 gave 58k and 41–61k samples/s against 74k for 10 × 8, with p99 acks of 0.5–3.6 s.
+21. **Fixed in the bench: each ingest run on one collector measured slower than the one before.**
+   Six 100-rig runs on one collector: 71.5k, 67.0k, 60.8k, 56.5k, 60.5k, 56.8k samples/s, p99 ack
+   186 ms in the first and ~400 ms after. Main thread and writer thread were as busy in every run
+   (main: decode ~50 %, GC 8–17 %; writer: 55–65 %), so each sample cost more: the runs flooded the
+   same 1,000 rigs, and each run put ~700 samples per rig into the current 10-minute bucket of the
+   samples index, where a rig reporting every 10 s puts 60, so a commit touched ever more of the
+   index. With new rigs per run: 59.9k, 74.1k, 59.2k, 72.2k against 73.3k, 59.2k, 54.7k, 48.8k
+   with the same rigs, in one pair. Each run now brings its own rigs (its own site names); the
+   collector's cost under real traffic is the first run's, not the later ones'.
 `;
 
 const fmt = (n: number, digits = 0) =>

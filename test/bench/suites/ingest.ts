@@ -66,11 +66,24 @@ function load(rigs: number): { hosts: number; inflight: number } {
   return { hosts: 8, inflight: 4 };
 }
 
-async function oneRun(url: string, collectorPid: number, shape: RigSample, rigs: number, o: IngestBenchOptions) {
+/**
+ * One measured run. `run` names its sites, so every run brings its own rigs: flooding the same
+ * rigs run after run piled ~700 samples per rig into one 10-minute index bucket per run (a rig
+ * reporting every 10 s puts 60 there), and each run then measured slower than the one before
+ * (73k, 59k, 55k, 49k samples/s on one collector; 60k, 74k, 59k, 72k with new rigs per run).
+ */
+async function oneRun(
+  url: string,
+  collectorPid: number,
+  shape: RigSample,
+  rigs: number,
+  run: number,
+  o: IngestBenchOptions,
+) {
   const { hosts, inflight } = load(rigs);
   const fleet = new Fleet({
     url,
-    site: `ingest${rigs}x`,
+    site: `ingest${rigs}x${run}r`,
     sites: hosts,
     hosts,
     rigsPerHost: rigs,
@@ -151,7 +164,7 @@ export async function benchIngest(shape: RigSample, o: IngestBenchOptions, log: 
         const runs: IngestRun[] = [];
         let meta = { hosts: 0, inflight: 0, reportBytes: 0 };
         for (let i = 0; i < o.runs; i++) {
-          const r = await oneRun(collector.mqttUrl, collector.pid, shape, rigs, o);
+          const r = await oneRun(collector.mqttUrl, collector.pid, shape, rigs, i, o);
           runs.push(r.run);
           meta = r;
           log(
