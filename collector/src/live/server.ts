@@ -132,7 +132,7 @@ export class LiveServer {
   private nextId = 1;
   // Changed since the last tick, coalesced per entity. The views are the FleetView's own objects,
   // one per rig or host for good, so they are their own keys (a string key and a wrapper per
-  // sample were a tenth of what ingest allocated).
+  // sample were ~4 % of what 100-rig ingest allocated).
   private readonly pendingRigs = new Set<RigView>();
   private readonly pendingHosts = new Set<HostView>();
   private readonly pendingIncidents = new Map<string, IncidentView>();

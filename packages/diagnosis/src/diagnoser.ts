@@ -178,7 +178,7 @@ export class Diagnoser {
   private incidentRigs = new WeakMap<Incident, Set<string>>();
   /**
    * `hostRigs()` per host, valid while `rigsGen` and the host's `rigs` array are unchanged: built on
-   * every report, the list and its keys were a sixth of what a 100-rig report allocated.
+   * every report, the list and its keys were a sixth of what the diagnosis allocated per report.
    */
   private hostRigsCache = new WeakMap<HostMem, { gen: number; ids: string[]; length: number; mems: RigMem[] }>();
   /** Bumped whenever `rigs` gains, loses or replaces an entry. */
