@@ -13,10 +13,10 @@ import type { RetentionPhase, RetentionSlices } from './retention.js';
 
 type Paced = 'rawRigs' | 'minuteRigs';
 
-/** Slices to start from: small, so the first chunk of a phase never stalls for long. */
-const START: Record<Paced, number> = { rawRigs: 100, minuteRigs: 100 };
-/** Upper bounds: past these a chunk is already long enough to amortise its transaction. */
-const MAX: Record<Paced, number> = { rawRigs: 20_000, minuteRigs: 20_000 };
+/** The slice to start from: small, so the first chunk of a phase never stalls for long. */
+const START_RIGS = 100;
+/** Upper bound: past it a chunk is already long enough to amortise its transaction. */
+const MAX_RIGS = 20_000;
 /** At most this factor up or down per chunk, so one outlier (a checkpoint, a busy disk) cannot swing it. */
 const STEP = 2;
 
@@ -30,7 +30,7 @@ const SLICE_OF: Record<RetentionPhase, Paced | undefined> = {
 
 export class RetentionPacer {
   private readonly targetMs: number;
-  private readonly current: Record<Paced, number> = { ...START };
+  private readonly current: Record<Paced, number> = { rawRigs: START_RIGS, minuteRigs: START_RIGS };
 
   /** `targetMs`: how long one chunk should hold the write lock and the event loop. */
   constructor(targetMs: number) {
@@ -47,6 +47,6 @@ export class RetentionPacer {
     const key = phase === undefined ? undefined : SLICE_OF[phase];
     if (key === undefined) return;
     const factor = Math.min(STEP, Math.max(1 / STEP, this.targetMs / Math.max(ms, 0.1)));
-    this.current[key] = Math.min(MAX[key], Math.max(1, Math.round(this.current[key] * factor)));
+    this.current[key] = Math.min(MAX_RIGS, Math.max(1, Math.round(this.current[key] * factor)));
   }
 }

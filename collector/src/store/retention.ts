@@ -8,6 +8,7 @@
  */
 import { foldAccountingChunk } from './accounting.js';
 import { readMark, writeMark } from './marks.js';
+import { perConnection } from './statements.js';
 import type { Store } from './store.js';
 
 export interface RetentionOptions {
@@ -73,6 +74,45 @@ function foldInto(target: 'samples_1m' | 'samples_1h'): string {
 }
 
 /**
+ * The retention statements, prepared once per connection: the collector runs one chunk per call,
+ * up to `max_chunks_per_run` calls a run, and preparing them every call made an idle call 0.31 ms
+ * instead of 0.11 ms.
+ */
+const statements = perConnection((db) => {
+  const slice = 'rig_id IN (SELECT id FROM rigs WHERE id >= ? AND id < ?) AND ts >= ? AND ts < ?';
+  return {
+    oldestBucket: db.prepare<[], { b: number | null }>('SELECT MIN(ts / 600000) AS b FROM samples'),
+    firstRig: db.prepare<[number], { r: number | null }>('SELECT MIN(rig_id) AS r FROM samples WHERE ts / 600000 = ?'),
+    foldRaw: db.prepare(
+      `INSERT INTO samples_1m (rig_id, ts, n, reachable_n, hashrate_sum_hs, hashrate_n, power_sum_w, power_n, temp_max_c, fan_min_rpm)
+       SELECT rig_id, (ts / 60000) * 60000, COUNT(*), SUM(reachable), SUM(hashrate_hs), COUNT(hashrate_hs),
+              SUM(power_w), COUNT(power_w), MAX(temp_max_c), MIN(fan_min_rpm)
+       FROM samples WHERE ts / 600000 = ? AND rig_id >= ? AND rig_id < ?
+       GROUP BY rig_id, ts / 60000 ${foldInto('samples_1m')}`,
+    ),
+    deleteRaw: db.prepare('DELETE FROM samples WHERE ts / 600000 = ? AND rig_id >= ? AND rig_id < ?'),
+    deleteProbes: db.prepare(
+      'DELETE FROM probe_results WHERE id IN (SELECT id FROM probe_results WHERE ts < ? ORDER BY id LIMIT ?)',
+    ),
+    oldestMinute: db.prepare<[], { ts: number | null }>('SELECT MIN(ts) AS ts FROM samples_1m'),
+    lastRig: db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM rigs'),
+    foldMinute: db.prepare(
+      `INSERT INTO samples_1h (rig_id, ts, n, reachable_n, hashrate_sum_hs, hashrate_n, power_sum_w, power_n, temp_max_c, fan_min_rpm)
+       SELECT rig_id, (ts / 3600000) * 3600000, SUM(n), SUM(reachable_n), SUM(hashrate_sum_hs), SUM(hashrate_n),
+              SUM(power_sum_w), SUM(power_n), MAX(temp_max_c), MIN(fan_min_rpm)
+       FROM samples_1m WHERE ${slice} GROUP BY rig_id, ts / 3600000 ${foldInto('samples_1h')}`,
+    ),
+    deleteMinute: db.prepare(`DELETE FROM samples_1m WHERE ${slice}`),
+    drops: [
+      'DELETE FROM samples_1h WHERE (rig_id, ts) IN (SELECT rig_id, ts FROM samples_1h WHERE ts < ? LIMIT ?)',
+      'DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE ts < ? ORDER BY ts LIMIT ?)',
+      'DELETE FROM accounting WHERE (rig_id, ts) IN (SELECT rig_id, ts FROM accounting WHERE ts < ? LIMIT ?)',
+      'DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE end_ms IS NOT NULL AND end_ms < ? LIMIT ?)',
+    ].map((sql) => db.prepare(sql)),
+  };
+});
+
+/**
  * Does at most `maxChunks` chunks of retention work, oldest first. Call repeatedly (a timer) until
  * `done`. Raw samples of one 10-minute bucket fold and delete in the same transaction, so a crash
  * never loses or double-counts them.
@@ -97,21 +137,18 @@ export function runRetentionStep(
   let chunks = 0;
   const slices = { ...DEFAULT_SLICES, ...options.slices };
 
-  const oldestBucket = db.prepare<[], { b: number | null }>('SELECT MIN(ts / 600000) AS b FROM samples');
-  const firstRig = db.prepare<[number], { r: number | null }>(
-    'SELECT MIN(rig_id) AS r FROM samples WHERE ts / 600000 = ?',
-  );
-  const foldRaw = db.prepare(
-    `INSERT INTO samples_1m (rig_id, ts, n, reachable_n, hashrate_sum_hs, hashrate_n, power_sum_w, power_n, temp_max_c, fan_min_rpm)
-     SELECT rig_id, (ts / 60000) * 60000, COUNT(*), SUM(reachable), SUM(hashrate_hs), COUNT(hashrate_hs),
-            SUM(power_w), COUNT(power_w), MAX(temp_max_c), MIN(fan_min_rpm)
-     FROM samples WHERE ts / 600000 = ? AND rig_id >= ? AND rig_id < ?
-     GROUP BY rig_id, ts / 60000 ${foldInto('samples_1m')}`,
-  );
-  const deleteRaw = db.prepare('DELETE FROM samples WHERE ts / 600000 = ? AND rig_id >= ? AND rig_id < ?');
-  const deleteProbes = db.prepare(
-    'DELETE FROM probe_results WHERE id IN (SELECT id FROM probe_results WHERE ts < ? ORDER BY id LIMIT ?)',
-  );
+  const {
+    oldestBucket,
+    firstRig,
+    foldRaw,
+    deleteRaw,
+    deleteProbes,
+    oldestMinute,
+    lastRig,
+    foldMinute,
+    deleteMinute,
+    drops,
+  } = statements(db);
   // Raw → 1 minute, oldest bucket first (only buckets entirely older than the cutoff), a slice of
   // its rigs per chunk: a whole bucket of 20,000 rigs held the write lock (and this thread) ~2 s.
   while (chunks < maxChunks) {
@@ -145,16 +182,6 @@ export function runRetentionStep(
 
   // 1 minute → 1 hour: the oldest hour, a slice of the rigs per chunk (by id, each rig one primary
   // key range), resumed from its mark. A whole hour of 20,000 rigs is 1.2 million rows.
-  const oldestMinute = db.prepare<[], { ts: number | null }>('SELECT MIN(ts) AS ts FROM samples_1m');
-  const lastRig = db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM rigs');
-  const slice = 'rig_id IN (SELECT id FROM rigs WHERE id >= ? AND id < ?) AND ts >= ? AND ts < ?';
-  const foldMinute = db.prepare(
-    `INSERT INTO samples_1h (rig_id, ts, n, reachable_n, hashrate_sum_hs, hashrate_n, power_sum_w, power_n, temp_max_c, fan_min_rpm)
-     SELECT rig_id, (ts / 3600000) * 3600000, SUM(n), SUM(reachable_n), SUM(hashrate_sum_hs), SUM(hashrate_n),
-            SUM(power_sum_w), SUM(power_n), MAX(temp_max_c), MIN(fan_min_rpm)
-     FROM samples_1m WHERE ${slice} GROUP BY rig_id, ts / 3600000 ${foldInto('samples_1h')}`,
-  );
-  const deleteMinute = db.prepare(`DELETE FROM samples_1m WHERE ${slice}`);
   while (chunks < maxChunks) {
     let hour = readMark(db, 'minute_fold_hour');
     let rig = readMark(db, 'minute_fold_rig') ?? 0;
@@ -180,12 +207,6 @@ export function runRetentionStep(
   }
 
   // Drop: everything past the last tier, in bounded chunks per table.
-  const drops = [
-    'DELETE FROM samples_1h WHERE (rig_id, ts) IN (SELECT rig_id, ts FROM samples_1h WHERE ts < ? LIMIT ?)',
-    'DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE ts < ? ORDER BY ts LIMIT ?)',
-    'DELETE FROM accounting WHERE (rig_id, ts) IN (SELECT rig_id, ts FROM accounting WHERE ts < ? LIMIT ?)',
-    'DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE end_ms IS NOT NULL AND end_ms < ? LIMIT ?)',
-  ].map((sql) => db.prepare(sql));
   for (const stmt of drops) {
     while (chunks < maxChunks) {
       const n = stmt.run(dropCutoff, options.chunkRows).changes;
