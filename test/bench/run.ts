@@ -152,13 +152,14 @@ code alone) and the before/after figures on this machine.
    against 42.3k samples/s inline (×1.07), 500-rig 38.5k against 34.1k (×1.13); an A/B run earlier
    the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k); with group commit
    (finding 17), ×1.30 and ×1.51 at 04:39 UTC on 2026-12-06 (×1.62 and ×1.17 an hour earlier), and
-   ×1.17 and ×1.32 in the run above (after finding 20, on a loaded machine). The reports then crossed to
+   ×1.17 and ×1.32 at 07:13 UTC (after finding 20, on a loaded machine), ×1.24 and ×0.96 in the
+   run above (19:47 UTC, load 0.73). The reports then crossed to
    the thread as lists of mixed values; they now cross as one Float64Array per batch (NULL as not-a-number),
    filled without allocation: paired A/B runs of the two builds (\`HASHWATCH_BENCH_COLLECTOR_CLI\`),
    100-rig 45.6k → 51.9k samples/s median (ahead in 5 of 5 rounds), 1-rig 9.4k → 10.4k (4 of 4),
    500-rig unchanged within noise. 1-rig reports then lost to inline writes (×0.84): each report
-   also crosses the thread boundary; with group commit they gained ×1.17 at 04:39 UTC and ×1.05 in
-   the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
+   also crosses the thread boundary; with group commit they gained ×1.17 at 04:39 UTC, ×1.05 at 07:13 UTC
+   and ×1.08 in the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
    collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
    busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
    (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
@@ -171,11 +172,11 @@ code alone) and the before/after figures on this machine.
    sample was cut, the flag was, finding 20). The raw ceiling itself
    (one index on bucket, rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms)
    measured 107–148k rows/s in a loaded run on 2026-12-05, 198–281k in a quiet run early on
-   2026-12-06, 144–283k at 04:39 UTC (100-rig: 219k, then 144k, an hour apart) and 101–144k in the
-   run above (load 2.48 at its start; the idle machine showed 50 % system time that morning), so
-   the e2e / raw column moves with the machine's load as much as with the code. **In the run above
-   the 100-rig rows read 49 % (embedded) and 65 % (mosquitto) of raw: that is the depressed
-   ceiling, not a met goal.** Against the 144–219k measured in quieter runs the same 50–65k
+   2026-12-06, 144–283k at 04:39 UTC (100-rig: 219k, then 144k, an hour apart), 101–144k at 07:13 UTC
+   (load 2.48 at its start; the idle machine showed 50 % system time that morning) and 145–198k in
+   the run above (load 0.73), so the e2e / raw column moves with the machine's load as much as with
+   the code. **At 07:13 UTC the 100-rig rows read 49 % (embedded) and 65 % (mosquitto) of raw: that
+   was the depressed ceiling, not a met goal;** the quieter run above reads 44 % and 41 %. Against the 144–219k measured in quieter runs the same 50–65k
    samples/s are 23–45 %. Profiled again on
    2026-12-06 (100-rig reports, 10 × 30 in flight, before group commit): the main thread was ~87 %
    busy, JSON.parse ~30 %, ajv ~5 %, GC 18 %, diagnosis ~6 %, views ~4 %, while the whole machine
@@ -343,6 +344,22 @@ code alone) and the before/after figures on this machine.
    index. With new rigs per run: 59.9k, 74.1k, 59.2k, 72.2k against 73.3k, 59.2k, 54.7k, 48.8k
    with the same rigs, in one pair. Each run now brings its own rigs (its own site names); the
    collector's cost under real traffic is the first run's, not the later ones'.
+22. **Found, not adopted: a report over 128 KB costs its decode ~120 page faults.** 500-rig
+   ingest profile: \`Buffer.toString\` 12.9 % of the main thread, GC 17 % (40 scavenges, 1.7 s of an
+   11.2 s run). V8 puts a string over 128 KB in its large-object space, on pages mapped fresh from
+   the kernel for each string; \`perf stat\` counted ~122 page faults per 550 KB report, ~10 µs
+   each on these VMs. A micro-benchmark made strings at ~10 GB/s up to 100 KB and ~250 MB/s from
+   200 KB to 1 MB; \`JSON.parse\` of one 542 KB report took 2.86 ms from a UTF-8 string against
+   1.44 ms from an external one (Node makes a one-byte string external from 1,031,913 bytes). The
+   trial: decode large ASCII payloads as latin1, padded with spaces to that size so they become
+   external. 500-rig ingest, 3 pairs: 58.0k, 61.8k, 57.8k against 50.7k, 38.0k, 47.7k samples/s,
+   scavenges 0.95 against 1.64 s; but mark-compacts 20–23 against 5, as V8 counts a megabyte of
+   external memory per report and starts a full collection every ~64 MB of it. At 50,000 rigs in
+   200-rig reports (~220 KB each, 25 per second) that turned the trade around: collector CPU 53 %
+   against 38 %, p99 ack 647 against 330 ms, mark-compacts 64 (1.4 s) against 14 (0.3 s). Not
+   adopted. Agents whose reports stay under 128 KB (about 115 rigs of an S19's shape) avoid the
+   cost. The decode baseline shows the same step: 5.1 µs per sample in 100-rig reports, 9.5 µs in
+   500-rig ones (19:47 UTC run, 2026-12-06).
 `;
 
 const fmt = (n: number, digits = 0) =>
