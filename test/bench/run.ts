@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { realSampleShape } from '../fleet/payload.js';
 import { requireBuild } from './collector-proc.js';
+import { median } from './proc.js';
 import type { StorageResult } from './storage.js';
 import { type AgentResult, benchAgent, benchReplyParse } from './suites/agent.js';
 import { type BackfillResult, benchBackfill } from './suites/backfill.js';
@@ -152,14 +153,14 @@ code alone) and the before/after figures on this machine.
    against 42.3k samples/s inline (×1.07), 500-rig 38.5k against 34.1k (×1.13); an A/B run earlier
    the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k); with group commit
    (finding 17), ×1.30 and ×1.51 at 04:39 UTC on 2026-12-06 (×1.62 and ×1.17 an hour earlier), and
-   ×1.17 and ×1.32 at 07:13 UTC (after finding 20, on a loaded machine), ×1.24 and ×0.96 in the
-   run above (19:47 UTC, load 0.73). The reports then crossed to
+   ×1.17 and ×1.32 at 07:13 UTC (after finding 20, on a loaded machine), ×1.24 and ×0.96 at
+   19:47 UTC (load 0.73), ×1.33 and ×1.14 in the run above (20:13 UTC). The reports then crossed to
    the thread as lists of mixed values; they now cross as one Float64Array per batch (NULL as not-a-number),
    filled without allocation: paired A/B runs of the two builds (\`HASHWATCH_BENCH_COLLECTOR_CLI\`),
    100-rig 45.6k → 51.9k samples/s median (ahead in 5 of 5 rounds), 1-rig 9.4k → 10.4k (4 of 4),
    500-rig unchanged within noise. 1-rig reports then lost to inline writes (×0.84): each report
-   also crosses the thread boundary; with group commit they gained ×1.17 at 04:39 UTC, ×1.05 at 07:13 UTC
-   and ×1.08 in the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
+   also crosses the thread boundary; with group commit they gained ×1.17 at 04:39 UTC, ×1.05 at 07:13 UTC,
+   ×1.08 at 19:47 UTC and ×1.17 in the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
    collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
    busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
    (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
@@ -173,10 +174,10 @@ code alone) and the before/after figures on this machine.
    (one index on bucket, rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms)
    measured 107–148k rows/s in a loaded run on 2026-12-05, 198–281k in a quiet run early on
    2026-12-06, 144–283k at 04:39 UTC (100-rig: 219k, then 144k, an hour apart), 101–144k at 07:13 UTC
-   (load 2.48 at its start; the idle machine showed 50 % system time that morning) and 145–198k in
-   the run above (load 0.73), so the e2e / raw column moves with the machine's load as much as with
+   (load 2.48 at its start; the idle machine showed 50 % system time that morning) 145–198k at
+   19:47 UTC (load 0.73) and 150–205k in the run above, so the e2e / raw column moves with the machine's load as much as with
    the code. **At 07:13 UTC the 100-rig rows read 49 % (embedded) and 65 % (mosquitto) of raw: that
-   was the depressed ceiling, not a met goal;** the quieter run above reads 44 % and 41 %. Against the 144–219k measured in quieter runs the same 50–65k
+   was the depressed ceiling, not a met goal;** the quieter runs at 19:47 UTC and above read 44 % and 41 %, and 46 % and 34 %. Against the 144–219k measured in quieter runs the same 50–65k
    samples/s are 23–45 %. Profiled again on
    2026-12-06 (100-rig reports, 10 × 30 in flight, before group commit): the main thread was ~87 %
    busy, JSON.parse ~30 %, ajv ~5 %, GC 18 %, diagnosis ~6 %, views ~4 %, while the whole machine
@@ -193,7 +194,9 @@ code alone) and the before/after figures on this machine.
    the single-thread baselines of the same rows put decode (JSON.parse + ajv) at 119–182k samples/s
    and the store at 185–205k in the runs of 2026-12-06, so 150k samples/s needs 0.8–1.3 cores for
    decode and 0.7–0.8 for the store; the publishers took 40–50 % of a core (\`top\`, 1 s samples) while
-   57k samples/s were acked, so over a core at 150k. That is 2.7–3.3 cores before the broker, GC, the
+   57k samples/s were acked, so over a core at 150k (now a column of the table: 30–41 %; handing
+   mqtt.js their payloads as Buffers instead of strings cut their GC from 2.3 to 0.6 s per 100-rig
+   run, but not their CPU, 43–46 % against 36–47 % in 3 pairs, nor the e2e rate: not adopted). That is 2.7–3.3 cores before the broker, GC, the
    diagnosis and the acks. Reaching it
    takes a cheaper report encoding (a wire-format change: DESIGN.md makes every payload JSON) or
    more cores than the load generator and the collector share here.
@@ -359,7 +362,7 @@ code alone) and the before/after figures on this machine.
    against 38 %, p99 ack 647 against 330 ms, mark-compacts 64 (1.4 s) against 14 (0.3 s). Not
    adopted. Agents whose reports stay under 128 KB (about 115 rigs of an S19's shape) avoid the
    cost. The decode baseline shows the same step: 5.1 µs per sample in 100-rig reports, 9.5 µs in
-   500-rig ones (19:47 UTC run, 2026-12-06).
+   500-rig ones at 19:47 UTC on 2026-12-06, 5.2 and 8.6 µs in the run above.
 `;
 
 const fmt = (n: number, digits = 0) =>
@@ -449,17 +452,20 @@ export function markdown(r: BenchResults): string {
       '*raw* = better-sqlite3 batched multi-row INSERTs through the collector schema (no MQTT, no validation);',
       '*store* = the collector Store.commitReports; *decode* = protocol decode (JSON.parse + ajv).',
       '',
-      '| broker | rigs/report | report bytes | hosts × in flight | e2e samples/s | raw ceiling/s | e2e / raw | store/s | decode/s | p99 ack | collector CPU | ≥ 50 % raw | ≥ 150k/s |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| broker | rigs/report | report bytes | hosts × in flight | e2e samples/s | raw ceiling/s | e2e / raw | store/s | decode/s | p99 ack | collector CPU | publishers CPU | ≥ 50 % raw | ≥ 150k/s |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const row of ing.rows) {
       const c = ing.ceilings.find((x) => x.rigsPerReport === row.rigsPerReport);
       const ratio = c ? row.medianSamplesPerS / c.rawPerS : Number.NaN;
-      const cpu =
-        row.runs.map((x) => x.collectorCpuPercent).sort((a, b) => a - b)[Math.floor(row.runs.length / 2)] ?? 0;
+      const cpu = median(row.runs.map((x) => x.collectorCpuPercent));
+      const publisherRuns = row.runs.flatMap((x) =>
+        x.publisherCpuPercent === undefined ? [] : [x.publisherCpuPercent],
+      );
+      const publisherCpu = publisherRuns.length > 0 ? `${fmt(median(publisherRuns))} %` : 'n/a';
       const broker = row.writerThread === false ? `${row.broker}, inline writes` : row.broker;
       out.push(
-        `| ${broker} | ${row.rigsPerReport} | ${fmt(row.reportBytes)} | ${row.hosts} × ${row.inflightPerHost} | ${fmt(row.medianSamplesPerS)} | ${fmt(c?.rawPerS ?? Number.NaN)} | ${fmt(ratio * 100)} % | ${fmt(c?.storePerS ?? Number.NaN)} | ${fmt(c?.decodePerS ?? Number.NaN)} | ${fmt(row.medianP99AckMs)} ms | ${fmt(cpu)} % | ${goal(ratio >= 0.5)} | ${goal(row.medianSamplesPerS >= 150_000)} |`,
+        `| ${broker} | ${row.rigsPerReport} | ${fmt(row.reportBytes)} | ${row.hosts} × ${row.inflightPerHost} | ${fmt(row.medianSamplesPerS)} | ${fmt(c?.rawPerS ?? Number.NaN)} | ${fmt(ratio * 100)} % | ${fmt(c?.storePerS ?? Number.NaN)} | ${fmt(c?.decodePerS ?? Number.NaN)} | ${fmt(row.medianP99AckMs)} ms | ${fmt(cpu)} % | ${publisherCpu} | ${goal(ratio >= 0.5)} | ${goal(row.medianSamplesPerS >= 150_000)} |`,
       );
     }
     out.push(

@@ -34,6 +34,8 @@ export interface IngestRun {
   collectorCpuPercent: number;
   /** Collector RSS, max over the window (absent in results older than it). */
   collectorRssMaxBytes?: number;
+  /** The publishers' processes together, on the same cores (absent in results older than it). */
+  publisherCpuPercent?: number;
 }
 
 export interface IngestRow {
@@ -99,11 +101,13 @@ async function oneRun(
     await sleep(o.warmupMs);
     const a = await fleet.stats();
     const watch = watchProcess(collectorPid, 500);
+    const publisherWatches = fleet.pids().map((pid) => watchProcess(pid, 500));
     const t0 = performance.now();
     await sleep(o.measureMs);
     const b = await fleet.stats();
     const dt = (performance.now() - t0) / 1000;
     const cpu = watch.stop();
+    const publisherCpu = publisherWatches.reduce((sum, w) => sum + w.stop().cpuPercent, 0);
     fleet.pause();
     if (b.rejectedInbound > 0) throw new Error(`publishers rejected ${b.rejectedInbound} inbound messages`);
     return {
@@ -113,6 +117,7 @@ async function oneRun(
         p99AckMs: percentile(b.latenciesMs, 99),
         collectorCpuPercent: cpu.cpuPercent,
         collectorRssMaxBytes: cpu.rssMaxBytes,
+        publisherCpuPercent: publisherCpu,
       },
       hosts,
       inflight,
@@ -168,7 +173,7 @@ export async function benchIngest(shape: RigSample, o: IngestBenchOptions, log: 
           runs.push(r.run);
           meta = r;
           log(
-            `ingest ${label} ${rigs} rigs run ${i + 1}: ${Math.round(r.run.samplesPerS)} samples/s, p99 ack ${r.run.p99AckMs.toFixed(0)} ms, cpu ${r.run.collectorCpuPercent.toFixed(0)} %, rss ${((r.run.collectorRssMaxBytes ?? 0) / 1e6).toFixed(0)} MB`,
+            `ingest ${label} ${rigs} rigs run ${i + 1}: ${Math.round(r.run.samplesPerS)} samples/s, p99 ack ${r.run.p99AckMs.toFixed(0)} ms, cpu ${r.run.collectorCpuPercent.toFixed(0)} % (publishers ${(r.run.publisherCpuPercent ?? 0).toFixed(0)} %), rss ${((r.run.collectorRssMaxBytes ?? 0) / 1e6).toFixed(0)} MB`,
           );
         }
         result.rows.push({
