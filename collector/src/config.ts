@@ -16,7 +16,10 @@ const Ms = (def: number, min = 0) => Type.Integer({ minimum: min, default: def }
 
 export const StoreConfig = Type.Object(
   {
-    /** SQLite file (created with its directory). Relative paths are relative to the working directory. */
+    /**
+     * SQLite file (created with its directory). Relative paths are relative to the working directory.
+     * The diagnosis memory is saved beside it, as `<path>-diagnosis.json`.
+     */
     path: Type.String({ minLength: 1, default: './data/hashwatch.db' }),
     /** How long a write waits on a lock held by another process before failing with HW_ERR_STORE_BUSY. */
     busy_timeout_ms: Ms(5000),
@@ -150,7 +153,13 @@ export const DiagnosisRunnerConfig = Type.Object(
   {
     /** How often silence is checked (agents that stopped reporting become `unknown`). */
     tick_ms: Ms(5_000, 100),
-    /** How often the diagnosis memory (baselines, open incidents) is saved to the store. */
+    /**
+     * How often the diagnosis memory (baselines, open incidents) is saved, whole, to
+     * `<store.path>-diagnosis.json`. Each save makes its JSON on the main thread (~500 B per rig: at
+     * 50,000 rigs 25 MB and 0.1–0.15 s, measured here); the file is written off the main thread. A
+     * large fleet may save less often, at the price of older memory after a crash; a clean stop
+     * always saves.
+     */
     persist_ms: Ms(60_000, 1000),
     /**
      * Share of a tick period the collector's event loop was busy at or above which it counts as

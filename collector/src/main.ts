@@ -11,6 +11,7 @@ import { createTransport, EmbeddedBroker } from './broker/index.js';
 import type { Transport } from './broker/transport.js';
 import type { CollectorConfig } from './config.js';
 import { DIAGNOSIS_RUNNER_DEFAULTS, DiagnosisRunner } from './diagnosis/runner.js';
+import { stateFilePath } from './diagnosis/state-file.js';
 import { FleetTracker } from './fleet/tracker.js';
 import { FleetView } from './fleet/view.js';
 import { HttpServer } from './http/server.js';
@@ -93,6 +94,7 @@ export class Collector {
         ...DIAGNOSIS_RUNNER_DEFAULTS,
         tickMs: config.diagnosis_runner.tick_ms,
         persistMs: config.diagnosis_runner.persist_ms,
+        ...(config.store.path === ':memory:' ? {} : { statePath: stateFilePath(config.store.path) }),
         behindUtilization: config.diagnosis_runner.behind_utilization,
         config: config.diagnosis,
       },
@@ -170,7 +172,7 @@ export class Collector {
     await this.transport.stop();
     this.live?.stop();
     await this.http.stop();
-    this.diagnosis.stop();
+    await this.diagnosis.stop();
     await this.store.closeWriter();
     this.store.close();
     this.log.info('Collector stopped');

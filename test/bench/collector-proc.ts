@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { stateFilePath } from '../../collector/src/diagnosis/state-file.js';
 import { shebangNodeFlags } from '../helpers/proc.js';
 import { freePort, waitFor } from './proc.js';
 
@@ -130,9 +131,11 @@ export class CollectorProc {
   }
 
   /** Database file plus WAL, in bytes. */
+  /** The database, its WAL and the diagnosis memory's file beside it: what the collector keeps on disk. */
   dbBytes(): number {
     let n = 0;
-    for (const f of [this.dbPath, `${this.dbPath}-wal`]) if (existsSync(f)) n += statSync(f).size;
+    for (const f of [this.dbPath, `${this.dbPath}-wal`, stateFilePath(this.dbPath)])
+      if (existsSync(f)) n += statSync(f).size;
     return n;
   }
 

@@ -5,16 +5,19 @@
  * own retention (`runRetentionStep`) runs over a copy of the database with the clock moved past
  * each tier, and the tiers' rows are measured as SQLite stores them.
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../../collector/src/config.js';
+import { stateFilePath } from '../../collector/src/diagnosis/state-file.js';
 import { runRetentionStep } from '../../collector/src/store/retention.js';
 import { Store } from '../../collector/src/store/store.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
+/** The row of the tables list that stands for the diagnosis memory's file. */
+const DIAGNOSIS_FILE = 'diagnosis memory (file)';
 
 export interface TableBytes {
   table: string;
@@ -84,6 +87,9 @@ export function measureStorage(dbPath: string, rigs: number): StorageResult {
     const rigDays = (rigs * spanMs) / DAY_MS;
     const asWritten = tableBytes(db);
     db.close();
+    // The diagnosis memory lives in a file beside the database: counted as one more "table".
+    const stateFile = stateFilePath(dbPath);
+    if (existsSync(stateFile)) asWritten.set(DIAGNOSIS_FILE, { bytes: statSync(stateFile).size, rows: 1 });
     const tables = [...asWritten.entries()]
       .map(([table, v]) => ({ table, ...v, bytesPerRigDay: rigDays > 0 ? v.bytes / rigDays : 0 }))
       .sort((a, b) => b.bytes - a.bytes);

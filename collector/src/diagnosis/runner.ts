@@ -2,7 +2,8 @@
  * Runs the pure Diagnoser inside the collector: feeds it every birth, presence change and
  * committed report, ticks it for silence, and applies each Outcome to the store (one transaction)
  * and to the FleetView (what /metrics and the live view show). The Diagnoser's memory is
- * persisted so a restart keeps baselines and open incidents.
+ * persisted so a restart keeps baselines and open incidents: to a file beside the database
+ * (state-file.ts), or to its row in the database when there is no file path (`:memory:` stores).
  */
 
 import { performance } from 'node:perf_hooks';
@@ -18,17 +19,24 @@ import type { FleetView, IncidentView } from '../fleet/view.js';
 import type { CommittedReport, Ingest, PresenceChange } from '../ingest/index.js';
 import {
   applyDiagnoses,
+  clearDiagnosisState,
   closeOrphanIncidents,
   loadDiagnosisState,
   type Store,
   saveDiagnosisState,
 } from '../store/index.js';
+import { loadStateFile, saveStateFile } from './state-file.js';
 
 export interface DiagnosisRunnerOptions {
   /** How often silence is checked (agents that stopped reporting become `unknown`). */
   tickMs: number;
-  /** How often the Diagnoser's memory is written to the store. */
+  /** How often the Diagnoser's memory is saved. */
   persistMs: number;
+  /**
+   * Where the memory is saved (`stateFilePath` of the database). Without it, the memory goes to its
+   * row in the database, synchronously; that row is also where earlier versions kept it.
+   */
+  statePath?: string;
   /** Closed incidents stay in the live view this long after they end. */
   keepClosedIncidentsMs: number;
   /**
@@ -66,6 +74,10 @@ export interface DiagnosisRunnerStats {
   behind: boolean;
   /** Ticks whose silence judgments were held since start. */
   behindTicks: number;
+  /** Saves of the memory skipped because the previous one was still being written. */
+  persistSkipped: number;
+  /** Saves of the memory to its file that failed (each is logged). */
+  persistFailures: number;
 }
 
 function toIncidentView(incident: Incident): IncidentView {
@@ -96,6 +108,10 @@ export class DiagnosisRunner {
   private tickTimer: NodeJS.Timeout | undefined;
   private persistTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** The save being written to the state file; resolved when there is none. */
+  private saving: Promise<void> = Promise.resolve();
+  private savePending = false;
+  private legacyRowCleared = false;
   private readonly counters: DiagnosisRunnerStats = {
     outcomesApplied: 0,
     applyFailures: 0,
@@ -103,6 +119,8 @@ export class DiagnosisRunner {
     lastApplyMs: 0,
     behind: false,
     behindTicks: 0,
+    persistSkipped: 0,
+    persistFailures: 0,
   };
 
   constructor(
@@ -128,7 +146,7 @@ export class DiagnosisRunner {
   }
 
   start(): void {
-    const saved = loadDiagnosisState(this.store);
+    const saved = this.loadSaved();
     if (saved) {
       try {
         this.diagnoser.importState(saved as DiagnoserState);
@@ -179,12 +197,16 @@ export class DiagnosisRunner {
     this.persistTimer.unref();
   }
 
-  stop(): void {
+  /** Stops ticking and saves the memory once more; resolves when it is on disk. */
+  async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     clearInterval(this.tickTimer);
     clearInterval(this.persistTimer);
+    // Without a save in flight this one starts at once (and, to the database, completes at once).
+    if (this.savePending) await this.saving;
     this.persist();
+    await this.saving;
   }
 
   stats(): DiagnosisRunnerStats {
@@ -220,12 +242,62 @@ export class DiagnosisRunner {
     this.run(() => this.diagnoser.tick(this.now(), { behind }));
   }
 
-  private persist(): void {
+  /** Once the file holds the memory, the row an earlier version saved would only be stale. */
+  private clearLegacyRow(path: string): void {
+    this.legacyRowCleared = true;
     try {
-      saveDiagnosisState(this.store, this.diagnoser.exportStateJson(), this.now());
+      if (clearDiagnosisState(this.store))
+        this.log.info({ path }, 'Diagnosis state moved from the database to its file');
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'Could not save the diagnosis state');
+      this.log.warn({ err: (err as Error).message }, 'Could not delete the diagnosis state row of an earlier version');
     }
+  }
+
+  /** The memory a previous run saved: its file, else (an upgrade, or no file path) its row. */
+  private loadSaved(): unknown {
+    const path = this.options.statePath;
+    if (path) {
+      try {
+        const file = loadStateFile(path);
+        if (file) return file.state;
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, path }, 'Saved diagnosis state unreadable; trying the database');
+      }
+    }
+    return loadDiagnosisState(this.store);
+  }
+
+  /**
+   * Saves the memory. The JSON is made here, on the main thread, so it is one moment's memory; the
+   * file is written meanwhile by the thread pool. A save still writing when the next is due makes
+   * that one skip (a slow disk must not queue copies of the memory).
+   */
+  private persist(): void {
+    const path = this.options.statePath;
+    if (!path) {
+      try {
+        saveDiagnosisState(this.store, this.diagnoser.exportStateJson(), this.now());
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'Could not save the diagnosis state');
+      }
+      return;
+    }
+    if (this.savePending) {
+      this.counters.persistSkipped++;
+      return;
+    }
+    this.savePending = true;
+    this.saving = saveStateFile(path, this.diagnoser.exportStateJson(), this.now())
+      .then(() => {
+        if (!this.legacyRowCleared) this.clearLegacyRow(path);
+      })
+      .catch((err: Error) => {
+        this.counters.persistFailures++;
+        this.log.error({ err: err.message, path }, 'Could not save the diagnosis state');
+      })
+      .finally(() => {
+        this.savePending = false;
+      });
   }
 
   /** One failing outcome is logged and counted; it never stops ingest or the other outcomes. */

@@ -40,6 +40,7 @@ function prepare(store: Store) {
        ON CONFLICT (id) DO UPDATE SET saved_ms = excluded.saved_ms, state_json = excluded.state_json`,
     ),
     loadState: db.prepare<[], { state_json: string }>('SELECT state_json FROM diagnosis_state WHERE id = 1'),
+    clearState: db.prepare('DELETE FROM diagnosis_state'),
     openIncidentKeys: db.prepare<[], { key: string }>('SELECT key FROM incidents WHERE end_ms IS NULL'),
     closeOrphan: db.prepare(
       `UPDATE incidents SET end_ms = MAX(start_ms, ?),
@@ -138,7 +139,11 @@ export function applyDiagnosis(store: Store, outcome: Outcome, nowMs: number): v
   }
 }
 
-/** Persists the Diagnoser's memory: the JSON text of `exportStateJson()`. */
+/**
+ * Persists the Diagnoser's memory (the JSON text of `exportStateJson()`) in the database: for
+ * stores without a file of their own (`:memory:`); the collector saves it to a file beside the
+ * database (collector/src/diagnosis/state-file.ts), as rewriting a large row stalls the main thread.
+ */
 export function saveDiagnosisState(store: Store, stateJson: string, nowMs: number): void {
   try {
     stmts(store).saveState.run(nowMs, stateJson);
@@ -173,6 +178,18 @@ export function applyDiagnoses(
     throw toStoreError(err, 'writing diagnosis results');
   }
   return failed;
+}
+
+/**
+ * Deletes the saved memory from the database (it lives in its own file now); true if there was
+ * one. Freeing a large row's pages takes a while, so this runs once, after the first file save.
+ */
+export function clearDiagnosisState(store: Store): boolean {
+  try {
+    return stmts(store).clearState.run().changes > 0;
+  } catch (err) {
+    throw toStoreError(err, 'clearing the diagnosis state');
+  }
 }
 
 /** The Diagnoser's memory saved by a previous run, if any. */
