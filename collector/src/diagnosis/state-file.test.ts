@@ -68,12 +68,20 @@ function runnerWithMemory(store: Store, statePath: string | undefined, reports: 
   return runner;
 }
 
+/** Runs `body` on a fresh store at `dbPath`, closing it after. */
+async function withStore(body: (store: Store, statePath: string) => Promise<void>): Promise<void> {
+  const store = new Store({ path: dbPath, busyTimeoutMs: 200, cacheSizeMiB: 8, checkpointPages: 1000 });
+  store.open();
+  try {
+    await body(store, stateFilePath(dbPath));
+  } finally {
+    store.close();
+  }
+}
+
 describe('DiagnosisRunner with a state file', () => {
-  it('saves its memory to the file on stop, and a new runner carries on from it', async () => {
-    const statePath = stateFilePath(dbPath);
-    const store = new Store({ path: dbPath, busyTimeoutMs: 200, cacheSizeMiB: 8, checkpointPages: 1000 });
-    store.open();
-    try {
+  it('saves its memory to the file on stop, and a new runner carries on from it', () =>
+    withStore(async (store, statePath) => {
       await runnerWithMemory(store, statePath, 6).stop();
       const first = loadStateFile(statePath);
       expect(JSON.stringify(first?.state)).toContain('rig-01');
@@ -82,16 +90,10 @@ describe('DiagnosisRunner with a state file', () => {
       // Restored and stopped without new input, it saves exactly the memory it was given.
       await runnerWithMemory(store, statePath, 0).stop();
       expect(loadStateFile(statePath)?.state).toEqual(first?.state);
-    } finally {
-      store.close();
-    }
-  });
+    }));
 
-  it('takes over the memory an earlier version saved in the database, then deletes that row', async () => {
-    const statePath = stateFilePath(dbPath);
-    const store = new Store({ path: dbPath, busyTimeoutMs: 200, cacheSizeMiB: 8, checkpointPages: 1000 });
-    store.open();
-    try {
+  it('takes over the memory an earlier version saved in the database, then deletes that row', () =>
+    withStore(async (store, statePath) => {
       await runnerWithMemory(store, undefined, 6).stop();
       const row = loadDiagnosisState(store);
       expect(JSON.stringify(row)).toContain('rig-01');
@@ -100,8 +102,5 @@ describe('DiagnosisRunner with a state file', () => {
       await runnerWithMemory(store, statePath, 0).stop();
       expect(loadStateFile(statePath)?.state).toEqual(row);
       expect(loadDiagnosisState(store)).toBeUndefined();
-    } finally {
-      store.close();
-    }
-  });
+    }));
 });
