@@ -130,7 +130,6 @@ export class CollectorProc {
     );
   }
 
-  /** Database file plus WAL, in bytes. */
   /** The database, its WAL and the diagnosis memory's file beside it: what the collector keeps on disk. */
   dbBytes(): number {
     let n = 0;

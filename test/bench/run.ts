@@ -174,7 +174,7 @@ code alone) and the before/after figures on this machine.
    (one index on bucket, rig, ts, chosen so that one rig's day reads in 0.4 ms instead of 289 ms)
    measured 107–148k rows/s in a loaded run on 2026-12-05, 198–281k in a quiet run early on
    2026-12-06, 144–283k at 04:39 UTC (100-rig: 219k, then 144k, an hour apart), 101–144k at 07:13 UTC
-   (load 2.48 at its start; the idle machine showed 50 % system time that morning) 145–198k at
+   (load 2.48 at its start; the idle machine showed 50 % system time that morning), 145–198k at
    19:47 UTC (load 0.73) and 150–205k in the run above, so the e2e / raw column moves with the machine's load as much as with
    the code. **At 07:13 UTC the 100-rig rows read 49 % (embedded) and 65 % (mosquitto) of raw: that
    was the depressed ceiling, not a met goal;** the quieter runs at 19:47 UTC and above read 44 % and 41 %, and 46 % and 34 %. Against the 144–219k measured in quieter runs the same 50–65k
