@@ -3,11 +3,11 @@
  * rewritten atomically (temp file + rename) so the broker's watcher never reads half a file.
  * One entry per agent: the username binds the connection to its site and host for the ACL.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isValidName } from '@hashwatch/protocol';
 import { parse, stringify } from 'yaml';
+import { writeFileAtomic } from '../atomic-file.js';
 import { generatePassword, hashSecret, parseSecretHash } from './secret.js';
 
 /** One agent's credentials as stored. */
@@ -89,22 +89,11 @@ export async function readCredentials(file: string): Promise<CredentialsFile> {
   return parseCredentials(text, file);
 }
 
-/** Writes the whole list atomically with mode 0600 (write temp, fsync, rename). */
+/** Writes the whole list atomically with mode 0600 (see `writeFileAtomic`). */
 export async function writeCredentials(file: string, agents: readonly AgentCredential[]): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const body = HEADER + stringify({ agents: agents.map((a) => ({ ...a })) }, { lineWidth: 0 });
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(body, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, file);
+  await writeFileAtomic(file, [body], 0o600);
 }
 
 /**
