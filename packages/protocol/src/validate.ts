@@ -17,6 +17,7 @@ import {
   Report,
   ResendCommand,
 } from './schemas.js';
+import { parseReportJson } from './sliced-json.js';
 
 export interface MessageTypes {
   birth: S.Birth;
@@ -157,11 +158,11 @@ export function decode<K extends MessageKind>(
   }
   let value: unknown;
   try {
-    const text =
-      typeof payload === 'string'
-        ? payload
-        : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
-    value = JSON.parse(text);
+    if (typeof payload === 'string') value = JSON.parse(payload);
+    else {
+      const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      value = kind === 'report' ? parseReportJson(bytes) : JSON.parse(bytes.toString('utf8'));
+    }
   } catch (err) {
     return { ok: false, error: protocolError('HW_ERR_MALFORMED_JSON', '', (err as Error).message.slice(0, 200)) };
   }
