@@ -230,19 +230,12 @@ export class Collector {
   /** The latest-sample pointers, then the WAL checkpoint (on the writer thread when there is one). */
   private housekeeping(): void {
     if (this.checkpointing) return; // a slow disk must not queue checkpoints behind each other
-    const failed = (err: unknown) => {
-      this.log.warn({ err: (err as Error).message }, 'WAL checkpoint failed; will retry');
-    };
-    try {
-      this.store.flushLatest();
-    } catch (err) {
-      failed(err);
-      return;
-    }
     this.checkpointing = true;
     this.store
       .checkpoint()
-      .catch(failed)
+      .catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'latest-sample pointers or WAL checkpoint failed; will retry');
+      })
       .finally(() => {
         this.checkpointing = false;
       });

@@ -223,6 +223,43 @@ describe('Store', () => {
     },
   );
 
+  it.each([true, false])(
+    'writes the latest-sample pointers with the checkpoint, on the thread that checkpoints (writer thread: %s)',
+    async (writerThread) => {
+      store = open({ writerThread });
+      const onMain = vi.spyOn(store, 'flushLatest');
+      for (let seq = 0; seq < 3; seq++) await store.commit([pending(store, exampleReport(Date.now() + seq, 5, seq))]);
+      const pointers = store.db.prepare('SELECT id, last_sample_id, last_sample_ts FROM rigs ORDER BY id');
+      const before = pointers.all() as Array<{ id: number; last_sample_id: number | null }>;
+      expect(before).toHaveLength(5);
+      expect(before.every((r) => r.last_sample_id === null)).toBe(true);
+      await store.checkpoint();
+      for (const r of pointers.all() as Array<{ id: number; last_sample_id: number; last_sample_ts: number }>) {
+        const latest = store.latestSample(r.id);
+        expect(latest).toBeDefined();
+        expect({ id: r.last_sample_id, ts: r.last_sample_ts }).toEqual(latest);
+      }
+      expect(onMain).toHaveBeenCalledTimes(writerThread ? 0 : 1);
+    },
+  );
+
+  it('keeps the pointers a failed checkpoint did not write and writes them with the next', async () => {
+    store = open({ writerThread: true });
+    await store.commit([pending(store, exampleReport(Date.now(), 4, 0))]);
+    const other = new Database(file);
+    other.prepare('BEGIN IMMEDIATE').run();
+    try {
+      await expect(store.checkpoint()).rejects.toMatchObject({ name: 'StoreError', code: 'HW_ERR_STORE_BUSY' });
+    } finally {
+      other.prepare('ROLLBACK').run();
+      other.close();
+    }
+    const unwritten = store.db.prepare('SELECT COUNT(*) AS n FROM rigs WHERE last_sample_id IS NULL');
+    expect(unwritten.get()).toEqual({ n: 4 });
+    await store.checkpoint();
+    expect(unwritten.get()).toEqual({ n: 0 });
+  });
+
   it('fails the batches of a writer thread that died and starts a new one', async () => {
     const failures: StoreError[] = [];
     store = open({ writerThread: true, onWriterFailure: (e) => failures.push(e) });

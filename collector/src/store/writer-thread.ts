@@ -7,7 +7,7 @@
  * A thread that dies fails its pending batches (not acked: the agents resend) and is started again
  * on the next batch.
  */
-import { Worker } from 'node:worker_threads';
+import { type TransferListItem, Worker } from 'node:worker_threads';
 import { StoreError, type StoreErrorCode } from './errors.js';
 import type { WriteResult, WriterItem } from './report-writer.js';
 import type { CheckpointResult } from './wal.js';
@@ -21,7 +21,7 @@ export interface WriterData {
 
 export type WriterRequest =
   | { id: number; type: 'write'; items: WriterItem[] }
-  | { id: number; type: 'checkpoint'; truncatePages: number }
+  | { id: number; type: 'checkpoint'; truncatePages: number; latest: Float64Array }
   | { id: number; type: 'close' };
 
 export type WriterReply =
@@ -61,11 +61,14 @@ export class WriterThread {
   }
 
   /**
-   * Checkpoints the WAL on the thread, between two batches (see `checkpointWal`). Rejects with a
-   * StoreError.
+   * Writes the latest-sample pointers `latest` (see `writeLatest`), then checkpoints the WAL (see
+   * `checkpointWal`), on the thread between two batches. Rejects with a StoreError.
    */
-  checkpoint(truncatePages: number): Promise<CheckpointResult> {
-    return this.request({ id: this.nextId++, type: 'checkpoint', truncatePages }) as Promise<CheckpointResult>;
+  checkpoint(truncatePages: number, latest: Float64Array): Promise<CheckpointResult> {
+    // moved, not copied (3 ms for 50,000 rigs): `latest` is empty here afterwards
+    return this.request({ id: this.nextId++, type: 'checkpoint', truncatePages, latest }, [
+      latest.buffer as ArrayBuffer,
+    ]) as Promise<CheckpointResult>;
   }
 
   /** Closes the thread's connection and ends the thread, after the batches already sent. */
@@ -81,12 +84,15 @@ export class WriterThread {
     await worker.terminate();
   }
 
-  private request(msg: WriterRequest): Promise<WriteResult | CheckpointResult | undefined> {
+  private request(
+    msg: WriterRequest,
+    transfer: TransferListItem[] = [],
+  ): Promise<WriteResult | CheckpointResult | undefined> {
     const worker = this.worker ?? this.spawn();
     return new Promise((resolve, reject) => {
       this.pending.set(msg.id, { resolve, reject });
       worker.ref();
-      worker.postMessage(msg);
+      worker.postMessage(msg, transfer);
     });
   }
 

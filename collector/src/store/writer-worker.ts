@@ -1,11 +1,13 @@
 /**
  * The writer thread's program: its own connection to the collector's database, running the report
  * transaction (`ReportWriter`) for the main thread. The main thread opened and migrated the file
- * first; this connection only writes reports, samples, probes and new rigs, and checkpoints the WAL.
+ * first; this connection only writes reports, samples, probes and new rigs, the rigs' latest-sample
+ * pointers, and checkpoints the WAL.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { toStoreError } from './errors.js';
+import { writeLatest } from './latest.js';
 import { ReportWriter } from './report-writer.js';
 import { checkpointWal } from './wal.js';
 import type { WriterData, WriterReply, WriterRequest } from './writer-thread.js';
@@ -50,6 +52,7 @@ port.on('message', (msg: WriterRequest) => {
       reply = { id: msg.id, ok: true };
     } else if (msg.type === 'checkpoint') {
       open();
+      writeLatest(db as Database.Database, msg.latest);
       reply = { id: msg.id, ok: true, result: checkpointWal(db as Database.Database, msg.truncatePages) };
     } else {
       reply = { id: msg.id, ok: true, result: open().write(msg.items) };
