@@ -154,13 +154,13 @@ code alone) and the before/after figures on this machine.
    the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k); with group commit
    (finding 17), ×1.30 and ×1.51 at 04:39 UTC on 2026-12-06 (×1.62 and ×1.17 an hour earlier), and
    ×1.17 and ×1.32 at 07:13 UTC (after finding 20, on a loaded machine), ×1.24 and ×0.96 at
-   19:47 UTC (load 0.73), ×1.33 and ×1.14 in the run above (20:13 UTC). The reports then crossed to
+   19:47 UTC (load 0.73), ×1.33 and ×1.14 at 20:13 UTC, ×1.17 and ×1.28 in the run above (22:22 UTC). The reports then crossed to
    the thread as lists of mixed values; they now cross as one Float64Array per batch (NULL as not-a-number),
    filled without allocation: paired A/B runs of the two builds (\`HASHWATCH_BENCH_COLLECTOR_CLI\`),
    100-rig 45.6k → 51.9k samples/s median (ahead in 5 of 5 rounds), 1-rig 9.4k → 10.4k (4 of 4),
    500-rig unchanged within noise. 1-rig reports then lost to inline writes (×0.84): each report
    also crosses the thread boundary; with group commit they gained ×1.17 at 04:39 UTC, ×1.05 at 07:13 UTC,
-   ×1.08 at 19:47 UTC and ×1.17 in the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
+   ×1.08 at 19:47 UTC, ×1.17 at 20:13 UTC and ×1.00 in the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
    collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
    busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
    (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
@@ -175,19 +175,19 @@ code alone) and the before/after figures on this machine.
    measured 107–148k rows/s in a loaded run on 2026-12-05, 198–281k in a quiet run early on
    2026-12-06, 144–283k at 04:39 UTC (100-rig: 219k, then 144k, an hour apart), 101–144k at 07:13 UTC
    (load 2.48 at its start; the idle machine showed 50 % system time that morning), 145–198k at
-   19:47 UTC (load 0.73) and 150–205k in the run above, so the e2e / raw column moves with the machine's load as much as with
+   19:47 UTC (load 0.73), 150–205k at 20:13 UTC and 146–200k in the run above (22:22 UTC, load 1.83), so the e2e / raw column moves with the machine's load as much as with
    the code. **At 07:13 UTC the 100-rig rows read 49 % (embedded) and 65 % (mosquitto) of raw: that
-   was the depressed ceiling, not a met goal;** the quieter runs at 19:47 UTC and above read 44 % and 41 %, and 46 % and 34 %. Against the 144–219k measured in quieter runs the same 50–65k
+   was the depressed ceiling, not a met goal;** the quieter runs at 19:47 and 20:13 UTC read 44 % and 41 %, and 46 % and 34 %, and the run above 41 % and 37 % (its 100-rig rows are lower with code unchanged for that size: 3 interleaved pairs with the build before this session gave 75.9k, 76.1k, 57.0k against 59.4k, 57.8k, 54.2k samples/s). Against the 144–219k measured in quieter runs the same 50–65k
    samples/s are 23–45 %. Profiled again on
    2026-12-06 (100-rig reports, 10 × 30 in flight, before group commit): the main thread was ~87 %
    busy, JSON.parse ~30 %, ajv ~5 %, GC 18 %, diagnosis ~6 %, views ~4 %, while the whole machine
    was ~155 % busy of 200 %: a main thread with nothing but the broker and the acks would still
    find under half a core idle, so moving decode off it gives ~1.3× at best here, short of 150k.
-   Reports over 128 KB (the 500-rig row) also pay V8's large-object allocation: turning a 163 KB
-   payload into a string costs ~1 ms against 0.04 ms at 81 KB, which is why decode per sample doubles
-   at 500 rigs. The next step is structural: the diagnosis taking compact per-rig columns instead of
+   Reports over 128 KB (the 500-rig row) also paid V8's large-object allocation: turning a 163 KB
+   payload into a string cost ~1 ms against 0.04 ms at 81 KB, which is why decode per sample doubled
+   at 500 rigs (fixed: finding 22). The next step is structural: the diagnosis taking compact per-rig columns instead of
    decoded objects, so that decode and validation can move to worker threads (sharded by site) and the
-   main thread keeps the broker, the acks and the views; and agents splitting reports above ~100 KB.
+   main thread keeps the broker, the acks and the views.
    Handing decoded *objects* back from a worker does not help: \`v8.deserialize\` of a decoded 100-rig
    report takes 0.78 ms against 0.41 ms for \`JSON.parse\` of its 111 kB payload (measured here).
    **Why 150,000 samples/s is out of reach on these 2 cores with JSON reports** (after finding 20):
@@ -347,22 +347,35 @@ code alone) and the before/after figures on this machine.
    index. With new rigs per run: 59.9k, 74.1k, 59.2k, 72.2k against 73.3k, 59.2k, 54.7k, 48.8k
    with the same rigs, in one pair. Each run now brings its own rigs (its own site names); the
    collector's cost under real traffic is the first run's, not the later ones'.
-22. **Found, not adopted: a report over 128 KB costs its decode ~120 page faults.** 500-rig
+22. **Fixed: a report over 128 KB cost its decode ~120 page faults.** 500-rig
    ingest profile: \`Buffer.toString\` 12.9 % of the main thread, GC 17 % (40 scavenges, 1.7 s of an
-   11.2 s run). V8 puts a string over 128 KB in its large-object space, on pages mapped fresh from
+   11.2 s run). V8 puts a string over 128 KiB in its large-object space, on pages mapped fresh from
    the kernel for each string; \`perf stat\` counted ~122 page faults per 550 KB report, ~10 µs
    each on these VMs. A micro-benchmark made strings at ~10 GB/s up to 100 KB and ~250 MB/s from
    200 KB to 1 MB; \`JSON.parse\` of one 542 KB report took 2.86 ms from a UTF-8 string against
-   1.44 ms from an external one (Node makes a one-byte string external from 1,031,913 bytes). The
-   trial: decode large ASCII payloads as latin1, padded with spaces to that size so they become
-   external. 500-rig ingest, 3 pairs: 58.0k, 61.8k, 57.8k against 50.7k, 38.0k, 47.7k samples/s,
-   scavenges 0.95 against 1.64 s; but mark-compacts 20–23 against 5, as V8 counts a megabyte of
-   external memory per report and starts a full collection every ~64 MB of it. At 50,000 rigs in
-   200-rig reports (~220 KB each, 25 per second) that turned the trade around: collector CPU 53 %
-   against 38 %, p99 ack 647 against 330 ms, mark-compacts 64 (1.4 s) against 14 (0.3 s). Not
-   adopted. Agents whose reports stay under 128 KB (about 115 rigs of an S19's shape) avoid the
-   cost. The decode baseline shows the same step: 5.1 µs per sample in 100-rig reports, 9.5 µs in
-   500-rig ones at 19:47 UTC on 2026-12-06, 5.2 and 8.6 µs in the run above.
+   1.44 ms from an external one (Node makes a one-byte string external from 1,031,913 bytes). A first
+   trial, not adopted: decode large ASCII payloads as latin1, padded with spaces to that size so they
+   become external. 500-rig ingest, 3 pairs: 58.0k, 61.8k, 57.8k against 50.7k, 38.0k, 47.7k
+   samples/s, scavenges 0.95 against 1.64 s; but mark-compacts 20–23 against 5, as V8 counts a
+   megabyte of external memory per report and starts a full collection every ~64 MB of it. At 50,000
+   rigs in 200-rig reports (~220 KB each, 25 per second) that turned the trade around: collector CPU
+   53 % against 38 %, p99 ack 647 against 330 ms, mark-compacts 64 (1.4 s) against 14 (0.3 s).
+   **The fix:** no string over 128 KiB is made at all. A report above it is parsed in slices
+   (\`packages/protocol/src/sliced-json.ts\`): its \`rigs\` array is cut before a rig's \`{"rig":"\`
+   every ~48 KB, each slice parsed as a list, and the head, the last slice and the tail as one
+   document. A cut inside a string or between nested objects leaves its slice unparseable; any piece
+   that fails, or a shape the slicer cannot prove equal (a nested or repeated \`rigs\`, an escape
+   that could spell one), and the whole text is parsed instead, so the value and the errors are
+   \`JSON.parse\`'s own (a randomized test compares both on 200 damaged reports, plus hand-made
+   traps). \`decode()\` per sample, the two builds interleaved in one process (15 rounds, median):
+   200-rig reports (222 KB) 13.85 → 9.83 µs, 500-rig (554 KB) 9.06 → 5.90 µs, faster in 15 of 15
+   rounds each; 100-rig (111 KB) 8.85 and 9.00 µs, untouched. The step sits between 127,890 and
+   131,208 bytes (118-rig reports: 10.19 → 6.64 µs), so the slicer starts at 128 KiB. Ingest, 5
+   interleaved pairs on a busy machine: 500-rig 34.1k → 41.5k samples/s median (ahead in 4 of 5),
+   200-rig 43.8k → 55.6k (ahead in 2 of 5: the noise of those runs, ±25 %, is as large as the gain).
+   The fleet at 50,000 rigs in 200-rig reports, 2 pairs: collector CPU 34 and 37 % against 34 and
+   34 %, p99 ack 182 and 226 ms against 234 and 217 ms: at 25 reports/s the ~1 ms saved per report
+   is ~2 % of a core, inside the noise.
 23. **Fixed: saving the diagnosis memory stalled the collector for up to ~0.7 s once a minute.** At
    50,000 rigs the fleet's slowest acks (max 0.9–1.2 s, p99 183–524 ms in 4 runs on 2026-12-06)
    went with the memory's save every 60 s: with saves every 10 minutes instead, p99 161 ms and max
@@ -375,6 +388,18 @@ code alone) and the before/after figures on this machine.
    is due skips it; the row of an earlier version is read once and deleted. Two fleet runs after:
    p99 191 and 258 ms, max 494 and 498 ms (the JSON is still made on the main thread), and the
    database with the file 173 MB against 199 MB, as the rewritten row left its freed pages behind.
+24. **Fixed: each rig's latest-sample pointer was written on the main thread, 62–80 ms every 5 s
+   at 50,000 rigs** (timed with a temporary probe in a fleet run on 2026-12-06). The collector keeps
+   each rig's latest sample in memory and writes the changed pointers (\`rigs.last_sample_id\`,
+   \`last_sample_ts\`) with the WAL checkpoint every 5 s: one UPDATE per rig that reported, in a
+   transaction on the main connection, while the broker, the acks and the views waited. They now
+   go to the writer thread with the checkpoint request, as one Float64Array moved rather than copied
+   (for 50,000 rigs, measured alone: 1.6 ms to fill; copying it would add 3.3 ms), and the thread
+   writes them in its own transaction before checkpointing; a checkpoint that fails leaves every
+   pointer to be written by the next. Without a writer thread they are written on the main
+   connection as before. The fleet at 50,000 rigs, 2 interleaved pairs against the build before it
+   (the new build still copied the array then): max ack 342 and 329 ms against 382 and 372 ms, p99 196 and 160 ms
+   against 194 and 241 ms, collector CPU 32 and 34 % against 34 and 37 %.
 `;
 
 const fmt = (n: number, digits = 0) =>
