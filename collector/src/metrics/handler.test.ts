@@ -86,6 +86,8 @@ describe('createMetricsHandler', () => {
     const res = await get(port, { headers: { 'accept-encoding': 'gzip' } });
     expect(res.status).toBe(200);
     expect(res.headers['content-encoding']).toBe('gzip');
+    // RFC 1952's XFL byte: 4 = the fastest level (the default level 6 writes 0 and costs 4× the CPU)
+    expect(res.body[8]).toBe(4);
     const text = gunzipSync(res.body).toString('utf8');
     expect(text).toContain('hashwatch_agent_up{site="s1",host="h1"} 1');
     expect(text).toContain('process_resident_memory_bytes');

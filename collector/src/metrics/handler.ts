@@ -1,10 +1,11 @@
 /**
  * The `/metrics` endpoint as a plain node:http handler; the collector's HTTP server mounts it.
  * The page is rendered into a Buffer kept between scrapes and sent as is (never as a string).
- * Prometheus asks for gzip, and a large fleet's page compresses ~20×, so it is honoured.
+ * Prometheus asks for gzip, and a large fleet's page compresses ~20× even at gzip's fastest level,
+ * so it is honoured.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { gzip } from 'node:zlib';
+import { constants, gzip } from 'node:zlib';
 import { EXPOSITION_CONTENT_TYPE, ExpositionWriter } from './exposition.js';
 import { LabelCache } from './labels.js';
 import { type MetricsSources, writeMetrics } from './render.js';
@@ -78,7 +79,9 @@ export function createMetricsHandler(
         res.end(page);
         return;
       }
-      gzip(page, (err, body) => {
+      // Fastest level: a 50,000-rig page (83 MB) costs the thread pool 80 ms instead of 352 ms at the
+      // default level 6, for 4.1 MB instead of 3.4 MB, every scrape, on cores the ingest needs.
+      gzip(page, { level: constants.Z_BEST_SPEED }, (err, body) => {
         // zlib has read the page (or given up): the gzipped body is a buffer of its own.
         giveBack(out);
         if (err) return fail(err);
