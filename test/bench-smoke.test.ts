@@ -65,6 +65,12 @@ describe('npm run bench --quick', () => {
     const f = r.fleet;
     expect(f && positive(f.ackedSamplesPerS) && positive(f.p99AckMs) && positive(f.bytesPerSample)).toBe(true);
     expect(f?.samplesStored).toBeGreaterThan(0);
+    // The fleet was scraped during its window (1 s apart in the quick run), and the event-loop
+    // gauges were read from the collector's own page.
+    expect(f?.scrape?.scrapes).toBeGreaterThanOrEqual(2);
+    expect(positive(f?.scrape?.p50Ms) && positive(f?.scrape?.gzipBytes) && positive(f?.scrape?.loopDelayMaxMs)).toBe(
+      true,
+    );
     // The settled size went through the retention tiers, and compaction made accounting smaller.
     const st = f?.storage;
     expect(st?.tables.find((t) => t.table === 'samples')?.rows).toBe(f?.samplesStored);

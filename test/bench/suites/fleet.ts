@@ -10,6 +10,9 @@
  * carried the fault. The diagnosis waits for `confirm` agreeing reports before it switches, and
  * the k-th report is sent k−1 intervals after the first: that designed floor is reported beside
  * the measure, so what remains above it is queueing in the collector.
+ *
+ * `/metrics` is scraped during the window as a Prometheus would (`scrapeEveryMs`, gzip), which
+ * also gives the collector's event-loop delay between scrapes (see scraper.ts).
  */
 import { DEFAULT_CONFIG } from '@hashwatch/diagnosis';
 import type { RigSample } from '@hashwatch/protocol';
@@ -19,6 +22,7 @@ import type { FaultRecord, FaultSpec } from '../../fleet/protocol.js';
 import { StateWatch } from '../../fleet/state-watch.js';
 import { CollectorProc } from '../collector-proc.js';
 import { percentile, sleep, watchProcess } from '../proc.js';
+import { type ScrapeStats, scrapeOnce, startScraper } from '../scraper.js';
 import { measureStorage, type StorageResult } from '../storage.js';
 
 export interface FleetBenchOptions {
@@ -37,6 +41,8 @@ export interface FleetBenchOptions {
   uplinkHosts: number;
   /** Longest wait for the state changes after the faults start (the fleet keeps reporting meanwhile). */
   faultTimeoutMs: number;
+  /** A Prometheus-like scrape of `/metrics` every this many ms during the window (0: none). */
+  scrapeEveryMs: number;
   /** Extra node flags for the collector, e.g. `--cpu-prof` (see run.ts `--fleet-cpu-prof`). */
   collectorNodeArgs?: string[];
   /** Collector config merged over the bench's (see run.ts `--fleet-config`). */
@@ -94,6 +100,8 @@ export interface FleetResult extends Omit<FleetBenchOptions, 'collectorNodeArgs'
   stateChange: StateChangeRow[];
   /** Live-view frames unreadable or clients closed early (the state-change figures are partial if > 0). */
   liveProblems: number;
+  /** The scrapes during the window, with the collector's event-loop delay between them. */
+  scrape?: ScrapeStats;
 }
 
 const EXPECTED: Record<FaultSpec['kind'], string> = { hardware: 'hardware_fault', uplink: 'connectivity_loss' };
@@ -158,7 +166,11 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
     await fleet.start();
     log(`fleet: ${hosts} hosts connected`);
     fleet.go();
+    // The first scrape renders cold (label cache, page buffer); the second starts the first interval.
+    if (o.scrapeEveryMs > 0) await scrapeOnce(collector.httpPort);
     await sleep(o.warmupMs);
+    if (o.scrapeEveryMs > 0) await scrapeOnce(collector.httpPort);
+    const scraper = o.scrapeEveryMs > 0 ? startScraper(collector.httpPort, o.scrapeEveryMs) : undefined;
     const a = await fleet.stats();
     const cpuWatch = watchProcess(collector.pid, 1000);
     const simWatches = fleet.pids().map((pid) => watchProcess(pid, 5000));
@@ -186,6 +198,7 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
       keep(b.faults);
     }
     const dt = (performance.now() - t0) / 1000;
+    const scrape = await scraper?.stop();
     const cpu = cpuWatch.stop();
     const simCpu = simWatches.map((w) => w.stop().cpuPercent).reduce((x, y) => x + y, 0);
     // The fleet keeps reporting until every faulty rig's new state is seen, or the timeout.
@@ -269,6 +282,7 @@ export async function benchFleet(shape: RigSample, o: FleetBenchOptions, log: (s
       storage,
       stateChange,
       liveProblems: watch.problems,
+      ...(scrape ? { scrape } : {}),
     };
     const changes = stateChange
       .map(
