@@ -7,7 +7,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FleetView } from '../collector/src/fleet/view.js';
-import { createRuntimeRegistry, renderFleetMetrics, renderMetrics } from '../collector/src/metrics/index.js';
+import { ExpositionWriter } from '../collector/src/metrics/exposition.js';
+import {
+  createRuntimeRegistry,
+  renderFleetMetrics,
+  renderMetrics,
+  SLICE_MS,
+  writeMetrics,
+} from '../collector/src/metrics/index.js';
 import { buildSyntheticFleet, syntheticSources } from '../collector/src/metrics/synthetic-fleet.js';
 import { runPromtool } from './helpers/promtool.js';
 
@@ -160,6 +167,55 @@ describe('collector /metrics exposition', () => {
     expect(lines).toContain('hashwatch_metrics_source_up{source="ingest"} 1');
     expect(text).not.toContain('hashwatch_store_up');
     expect(lines).toContain('hashwatch_ingest_reports_accepted_total 12345');
+    expectPromtoolClean(text);
+  });
+});
+
+describe('the sliced render (writeMetrics, what /metrics serves)', () => {
+  // 20,000 rigs with per-rig series: ~150 ms of rendering here, so several slices.
+  const largeFleet = () => buildSyntheticFleet({ nowMs: NOW_MS, sites: 5, hostsPerSite: 40, rigsPerHost: 100 });
+
+  /** Renders with `writeMetrics` while counting the event loop's turns; `onTurn` runs at each. */
+  async function slicedRender(fleet: FleetView, onTurn: (turn: number) => void = () => {}) {
+    let turns = 0;
+    let done = false;
+    const spin = () => {
+      if (done) return;
+      onTurn(++turns);
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const out = new ExpositionWriter();
+    const t0 = performance.now();
+    await writeMetrics(out, syntheticSources(fleet, NOW_MS), { perRig: true, nowMs: NOW_MS });
+    const ms = performance.now() - t0;
+    done = true;
+    return { text: out.toString(), turns, ms };
+  }
+
+  it('gives the event loop turns while it renders, and the same bytes as one piece', async () => {
+    const fleet = largeFleet();
+    const whole = renderFleetMetrics(syntheticSources(fleet, NOW_MS), { perRig: true, nowMs: NOW_MS });
+    const { text, turns, ms } = await slicedRender(fleet);
+    expect(text).toBe(whole);
+    // A render in one piece lets no turn through; slices of ~SLICE_MS let about one per slice.
+    expect(ms).toBeGreaterThan(3 * SLICE_MS);
+    expect(turns).toBeGreaterThanOrEqual(2);
+  });
+
+  it('stays a valid page when rigs change and arrive while it renders', async () => {
+    const fleet = largeFleet();
+    const [first] = fleet.rigs.values();
+    if (!first) throw new Error('empty synthetic fleet');
+    const { text, turns } = await slicedRender(fleet, (turn) => {
+      // values move under the render, and a rig arrives: it waits for the next scrape
+      first.state = turn % 2 === 0 ? 'hardware_fault' : 'ok';
+      fleet.upsertRig(first.site, first.host, `late-${turn}`, { state: 'ok' }, NOW_MS);
+    });
+    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(text).not.toContain('rig="late-');
+    const lines = seriesLines(text);
+    expect(new Set(lines.map((l) => l.slice(0, l.lastIndexOf(' ')))).size).toBe(lines.length);
     expectPromtoolClean(text);
   });
 });

@@ -135,13 +135,26 @@ export class ExpositionWriter {
    * without samples leaves nothing on the page (its header is taken back), as the format expects.
    */
   family(family: Family, writeSamples: () => void): void {
+    this.openFamily(family);
+    writeSamples();
+    this.closeFamily();
+  }
+
+  /**
+   * `family()` in two calls, for a writer that pauses between samples (the sliced render): the
+   * samples added between them belong to `family`.
+   */
+  openFamily(family: Family): void {
     if (this.current) throw new Error(`family ${family.name} started inside family ${this.current.name}`);
     this.current = family;
     this.currentStart = this.pos;
     this.currentSamples = 0;
     this.reserve(family.header.length);
     this.put(family.header);
-    writeSamples();
+  }
+
+  /** Ends the family `openFamily()` started. */
+  closeFamily(): void {
     if (this.currentSamples === 0) this.pos = this.currentStart;
     this.current = undefined;
   }

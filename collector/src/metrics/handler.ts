@@ -89,12 +89,6 @@ export function createMetricsHandler(
         res.end(head ? undefined : body);
       });
     };
-    try {
-      const pending = writeMetrics(out, sources, { perRig: options.perRig, nowMs: now() }, labels);
-      if (pending) pending.then(send, fail);
-      else send();
-    } catch (err) {
-      fail(err);
-    }
+    writeMetrics(out, sources, { perRig: options.perRig, nowMs: now() }, labels).then(send, fail);
   };
 }

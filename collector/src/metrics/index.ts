@@ -16,6 +16,7 @@ export {
   type RenderOptions,
   renderFleetMetrics,
   renderMetrics,
+  SLICE_MS,
   type StoreStats,
   writeFleetMetrics,
   writeMetrics,

@@ -287,25 +287,34 @@ function poolConnected(pools: NonNullable<RigView['sample']>['pools']): number |
 }
 
 /**
- * Writes a family with one sample per rig; `value` returns undefined for a rig without that value
- * (no sample yet, or a field the rig did not report), which then has no series.
+ * Rigs written between two points where a sliced render may pause (`writeMetrics`): at ~20 series
+ * per rig a slice is a few ms, and the pause is only taken once `SLICE_MS` have passed.
  */
-function rigFamily(
+const RIGS_PER_STEP = 1024;
+
+/**
+ * Writes a family with one sample per rig; `value` returns undefined for a rig without that value
+ * (no sample yet, or a field the rig did not report), which then has no series. Yields every
+ * `RIGS_PER_STEP` rigs: a point where the render may pause.
+ */
+function* rigFamily(
   out: ExpositionWriter,
   family: Family,
   rigs: readonly RigLabels[],
   value: (r: RigView) => number | undefined,
-): void {
-  out.family(family, () => {
-    for (const r of rigs) {
-      const v = value(r.view);
-      if (v !== undefined) out.add(r.base, v);
-    }
-  });
+): Generator<void, void, void> {
+  out.openFamily(family);
+  for (let i = 0; i < rigs.length; i++) {
+    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    const r = rigs[i] as RigLabels;
+    const v = value(r.view);
+    if (v !== undefined) out.add(r.base, v);
+  }
+  out.closeFamily();
 }
 
 /** Writes a family with one sample per `{name,value}` item of each rig (temperatures, fans). */
-function rigItemFamily<T>(
+function* rigItemFamily<T>(
   out: ExpositionWriter,
   family: Family,
   rigs: readonly RigLabels[],
@@ -313,36 +322,49 @@ function rigItemFamily<T>(
   label: (item: T) => Uint8Array,
   name: (item: T) => string,
   value: (item: T) => number,
-): void {
+): Generator<void, void, void> {
   const seen = new Set<string>();
-  out.family(family, () => {
-    for (const r of rigs) {
-      const list = items(r.view);
-      if (!list) continue;
-      seen.clear();
-      for (const item of list) {
-        // Firmware may list a sensor twice; a duplicate series would make the whole scrape invalid.
-        const n = name(item);
-        if (seen.has(n)) continue;
-        seen.add(n);
-        out.add(r.base, value(item), label(item));
-      }
+  out.openFamily(family);
+  for (let i = 0; i < rigs.length; i++) {
+    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    const r = rigs[i] as RigLabels;
+    const list = items(r.view);
+    if (!list) continue;
+    seen.clear();
+    for (const item of list) {
+      // Firmware may list a sensor twice; a duplicate series would make the whole scrape invalid.
+      const n = name(item);
+      if (seen.has(n)) continue;
+      seen.add(n);
+      out.add(r.base, value(item), label(item));
     }
-  });
+  }
+  out.closeFamily();
 }
 
-function writeRigs(out: ExpositionWriter, rigs: readonly RigLabels[], labels: LabelCache): void {
-  out.family(F.rigInfo, () => {
-    for (const r of rigs) out.add(r.info, 1);
-  });
-  out.family(F.rigState, () => {
-    for (const r of rigs) for (const s of STATES) out.add(r.base, s === r.view.state ? 1 : 0, STATE_PAIRS[s]);
-  });
-  rigFamily(out, F.rigReachable, rigs, (r) => r.sample && (r.sample.reachable ? 1 : 0));
-  rigFamily(out, F.rigHashrate, rigs, (r) => r.sample?.hashrate_hs);
-  rigFamily(out, F.rigExpected, rigs, (r) => r.expectedHashrateHs);
-  rigFamily(out, F.rigPower, rigs, (r) => r.sample?.power_w);
-  rigItemFamily(
+function* writeRigs(
+  out: ExpositionWriter,
+  rigs: readonly RigLabels[],
+  labels: LabelCache,
+): Generator<void, void, void> {
+  out.openFamily(F.rigInfo);
+  for (let i = 0; i < rigs.length; i++) {
+    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    out.add((rigs[i] as RigLabels).info, 1);
+  }
+  out.closeFamily();
+  out.openFamily(F.rigState);
+  for (let i = 0; i < rigs.length; i++) {
+    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    const r = rigs[i] as RigLabels;
+    for (const s of STATES) out.add(r.base, s === r.view.state ? 1 : 0, STATE_PAIRS[s]);
+  }
+  out.closeFamily();
+  yield* rigFamily(out, F.rigReachable, rigs, (r) => r.sample && (r.sample.reachable ? 1 : 0));
+  yield* rigFamily(out, F.rigHashrate, rigs, (r) => r.sample?.hashrate_hs);
+  yield* rigFamily(out, F.rigExpected, rigs, (r) => r.expectedHashrateHs);
+  yield* rigFamily(out, F.rigPower, rigs, (r) => r.sample?.power_w);
+  yield* rigItemFamily(
     out,
     F.rigTemp,
     rigs,
@@ -351,7 +373,7 @@ function writeRigs(out: ExpositionWriter, rigs: readonly RigLabels[], labels: La
     (t) => t.sensor,
     (t) => t.temp_c,
   );
-  rigItemFamily(
+  yield* rigItemFamily(
     out,
     F.rigFan,
     rigs,
@@ -360,12 +382,12 @@ function writeRigs(out: ExpositionWriter, rigs: readonly RigLabels[], labels: La
     (f) => f.fan,
     (f) => f.rpm,
   );
-  rigFamily(out, F.rigAccepted, rigs, (r) => r.sample?.accepted);
-  rigFamily(out, F.rigRejected, rigs, (r) => r.sample?.rejected);
-  rigFamily(out, F.rigStale, rigs, (r) => r.sample?.stale);
-  rigFamily(out, F.rigHwErrors, rigs, (r) => r.sample?.hw_errors);
-  rigFamily(out, F.rigPool, rigs, (r) => poolConnected(r.sample?.pools));
-  rigFamily(out, F.rigSampleTs, rigs, (r) => r.sample && seconds(r.sample.ts));
+  yield* rigFamily(out, F.rigAccepted, rigs, (r) => r.sample?.accepted);
+  yield* rigFamily(out, F.rigRejected, rigs, (r) => r.sample?.rejected);
+  yield* rigFamily(out, F.rigStale, rigs, (r) => r.sample?.stale);
+  yield* rigFamily(out, F.rigHwErrors, rigs, (r) => r.sample?.hw_errors);
+  yield* rigFamily(out, F.rigPool, rigs, (r) => poolConnected(r.sample?.pools));
+  yield* rigFamily(out, F.rigSampleTs, rigs, (r) => r.sample && seconds(r.sample.ts));
 }
 
 /** Writes a family with at most one sample per host; undefined: no series for that host. */
@@ -628,34 +650,60 @@ export function writeFleetMetrics(
   options: RenderOptions,
   labels: LabelCache = new LabelCache(),
 ): void {
+  for (const _ of fleetMetricsSteps(out, sources, options, labels)) {
+    // no pause: the whole page in one go
+  }
+}
+
+/** `writeFleetMetrics` as steps: it yields where a sliced render may give the event loop a turn. */
+function* fleetMetricsSteps(
+  out: ExpositionWriter,
+  sources: MetricsSources,
+  options: RenderOptions,
+  labels: LabelCache,
+): Generator<void, void, void> {
   const { fleet } = sources;
-  // Ordering rigs only matters for per-rig lines; aggregates then follow the same order.
+  // Ordering rigs only matters for per-rig lines; aggregates then follow the same order. Both are
+  // taken at the start: rigs that arrive during a sliced render wait for the next scrape.
   const rigs = options.perRig ? labels.rigs(fleet.rigs) : undefined;
   const hosts = hostEntries(fleet, (visit) => {
     if (rigs) for (const r of rigs) visit(r.view);
     else for (const r of fleet.rigs.values()) visit(r);
   });
-  if (rigs) writeRigs(out, rigs, labels);
+  if (rigs) yield* writeRigs(out, rigs, labels);
   writeHosts(out, hosts, options.nowMs);
   writeSites(out, fleet);
   writeCollector(out, sources);
 }
 
 /**
- * Writes the full `/metrics` page into `out`: hashwatch families, then process/runtime metrics when
- * a runtime registry is given (prom-client renders asynchronously, hence the Promise in that case
- * only). `out` must not be reset or reused before the Promise settles.
+ * Main-thread time after which a sliced render gives the event loop a turn. At 50,000 rigs with
+ * per-rig series the page took ~180–240 ms in one piece, every scrape, while acks and the live
+ * view waited (BENCHMARKS.md, finding 25).
  */
-export function writeMetrics(
+export const SLICE_MS = 10;
+
+/**
+ * Writes the full `/metrics` page into `out`: hashwatch families, then process/runtime metrics when
+ * a runtime registry is given. The per-rig families are written in slices of about `SLICE_MS`,
+ * with a turn of the event loop between them: a rig's values may change between slices (as they may
+ * between any two scrapes), the set of rigs and the page's layout do not. `out` must not be reset
+ * or reused before the Promise settles.
+ */
+export async function writeMetrics(
   out: ExpositionWriter,
   sources: MetricsSources,
   options: RenderOptions,
-  labels?: LabelCache,
-): Promise<void> | undefined {
-  writeFleetMetrics(out, sources, options, labels);
+  labels: LabelCache = new LabelCache(),
+): Promise<void> {
+  let sliceStart = performance.now();
+  for (const _ of fleetMetricsSteps(out, sources, options, labels)) {
+    if (performance.now() - sliceStart < SLICE_MS) continue;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    sliceStart = performance.now();
+  }
   const runtime = sources.runtime;
-  if (!runtime) return undefined;
-  return runtime.metrics().then((extra) => out.text(extra));
+  if (runtime) out.text(await runtime.metrics());
 }
 
 /**
@@ -668,9 +716,9 @@ export function renderFleetMetrics(sources: MetricsSources, options: RenderOptio
   return out.toString();
 }
 
-/** The full `/metrics` page as a string (see `writeMetrics`; a Promise only with a runtime registry). */
-export function renderMetrics(sources: MetricsSources, options: RenderOptions): Promise<string> | string {
+/** The full `/metrics` page as a string (see `writeMetrics`). */
+export async function renderMetrics(sources: MetricsSources, options: RenderOptions): Promise<string> {
   const out = new ExpositionWriter();
-  const pending = writeMetrics(out, sources, options);
-  return pending ? pending.then(() => out.toString()) : out.toString();
+  await writeMetrics(out, sources, options);
+  return out.toString();
 }
