@@ -426,10 +426,12 @@ code alone) and the before/after figures on this machine.
      Fleet runs with both fixes: p99 ack 240 and 330 ms, max 377 and 527 ms, against 431 and
      484 ms, 674 and 808 ms with gzip alone (the pair 330 against 484 ms ran back to back):
      scraped, the collector now acks about as fast as unscraped (190 and 279 ms).
-   **Left open:** the worst event-loop stall is still 214–222 ms with both fixes; what remains
-   comes from elsewhere, such as the diagnosis memory's JSON (97–171 ms every minute, finding 23)
-   and full garbage collections. \`metrics.per_rig: false\` cuts the page to 1.8 MB and its render
-   to ~30 ms (Scrape table).
+   **Left open:** the worst event-loop stall is still 214–222 ms with both fixes, and most of what
+   is above ~120 ms is the diagnosis memory's save, whose JSON is still made on the main thread
+   (97–171 ms every minute, finding 23): with \`diagnosis_runner.persist_ms\` at 10 minutes (no
+   save in the window), one run gave a worst stall of 124 ms, p99 ack 183 ms and max 315 ms. Making
+   that JSON in slices needs a snapshot that stays consistent across rigs and incidents.
+   \`metrics.per_rig: false\` cuts the page to 1.8 MB and its render to ~30 ms (Scrape table).
 `;
 
 const fmt = (n: number, digits = 0) =>
