@@ -89,6 +89,7 @@ export function createMetricsHandler(
         res.end(head ? undefined : body);
       });
     };
-    writeMetrics(out, sources, { perRig: options.perRig, nowMs: now() }, labels).then(send, fail);
+    // `send` failing (a socket already gone) must reach `fail` too, not become an unhandled rejection.
+    writeMetrics(out, sources, { perRig: options.perRig, nowMs: now() }, labels).then(send).catch(fail);
   };
 }
