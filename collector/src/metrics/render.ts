@@ -293,28 +293,41 @@ function poolConnected(pools: NonNullable<RigView['sample']>['pools']): number |
 const RIGS_PER_STEP = 1024;
 
 /**
- * Writes a family with one sample per rig; `value` returns undefined for a rig without that value
- * (no sample yet, or a field the rig did not report), which then has no series. Yields every
- * `RIGS_PER_STEP` rigs: a point where the render may pause.
+ * Writes one per-rig family: `write` adds the series of one rig (none, one or several). Yields
+ * every `RIGS_PER_STEP` rigs: a point where the render may pause.
  */
-function* rigFamily(
+function* eachRig(
+  out: ExpositionWriter,
+  family: Family,
+  rigs: readonly RigLabels[],
+  write: (r: RigLabels) => void,
+): Generator<void, void, void> {
+  out.openFamily(family);
+  for (let i = 0; i < rigs.length; i++) {
+    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    write(rigs[i] as RigLabels);
+  }
+  out.closeFamily();
+}
+
+/**
+ * Writes a family with one sample per rig; `value` returns undefined for a rig without that value
+ * (no sample yet, or a field the rig did not report), which then has no series.
+ */
+function rigFamily(
   out: ExpositionWriter,
   family: Family,
   rigs: readonly RigLabels[],
   value: (r: RigView) => number | undefined,
 ): Generator<void, void, void> {
-  out.openFamily(family);
-  for (let i = 0; i < rigs.length; i++) {
-    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
-    const r = rigs[i] as RigLabels;
+  return eachRig(out, family, rigs, (r) => {
     const v = value(r.view);
     if (v !== undefined) out.add(r.base, v);
-  }
-  out.closeFamily();
+  });
 }
 
 /** Writes a family with one sample per `{name,value}` item of each rig (temperatures, fans). */
-function* rigItemFamily<T>(
+function rigItemFamily<T>(
   out: ExpositionWriter,
   family: Family,
   rigs: readonly RigLabels[],
@@ -324,12 +337,9 @@ function* rigItemFamily<T>(
   value: (item: T) => number,
 ): Generator<void, void, void> {
   const seen = new Set<string>();
-  out.openFamily(family);
-  for (let i = 0; i < rigs.length; i++) {
-    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
-    const r = rigs[i] as RigLabels;
+  return eachRig(out, family, rigs, (r) => {
     const list = items(r.view);
-    if (!list) continue;
+    if (!list) return;
     seen.clear();
     for (const item of list) {
       // Firmware may list a sensor twice; a duplicate series would make the whole scrape invalid.
@@ -338,8 +348,7 @@ function* rigItemFamily<T>(
       seen.add(n);
       out.add(r.base, value(item), label(item));
     }
-  }
-  out.closeFamily();
+  });
 }
 
 function* writeRigs(
@@ -347,19 +356,10 @@ function* writeRigs(
   rigs: readonly RigLabels[],
   labels: LabelCache,
 ): Generator<void, void, void> {
-  out.openFamily(F.rigInfo);
-  for (let i = 0; i < rigs.length; i++) {
-    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
-    out.add((rigs[i] as RigLabels).info, 1);
-  }
-  out.closeFamily();
-  out.openFamily(F.rigState);
-  for (let i = 0; i < rigs.length; i++) {
-    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
-    const r = rigs[i] as RigLabels;
+  yield* eachRig(out, F.rigInfo, rigs, (r) => out.add(r.info, 1));
+  yield* eachRig(out, F.rigState, rigs, (r) => {
     for (const s of STATES) out.add(r.base, s === r.view.state ? 1 : 0, STATE_PAIRS[s]);
-  }
-  out.closeFamily();
+  });
   yield* rigFamily(out, F.rigReachable, rigs, (r) => r.sample && (r.sample.reachable ? 1 : 0));
   yield* rigFamily(out, F.rigHashrate, rigs, (r) => r.sample?.hashrate_hs);
   yield* rigFamily(out, F.rigExpected, rigs, (r) => r.expectedHashrateHs);

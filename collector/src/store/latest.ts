@@ -5,23 +5,19 @@
  */
 import type Database from 'better-sqlite3';
 
-const statements = new WeakMap<Database.Database, Database.Statement<[number, number, number]>>();
-
 /**
  * Writes the pointers given as triples `[rig id, sample id, sample ts, …]`, in one transaction.
  * Throws better-sqlite3's error (SQLITE_BUSY when the lock does not come within the busy timeout).
  */
 export function writeLatest(db: Database.Database, triples: Float64Array): void {
   if (triples.length === 0) return;
-  let update = statements.get(db);
-  if (!update) {
-    update = db.prepare('UPDATE rigs SET last_sample_id = ?, last_sample_ts = ? WHERE id = ?');
-    statements.set(db, update);
-  }
-  const stmt = update;
+  // Prepared per call: once every 5 s, against thousands of updates.
+  const update = db.prepare<[number, number, number]>(
+    'UPDATE rigs SET last_sample_id = ?, last_sample_ts = ? WHERE id = ?',
+  );
   db.transaction(() => {
     for (let i = 0; i < triples.length; i += 3) {
-      stmt.run(triples[i + 1] as number, triples[i + 2] as number, triples[i] as number);
+      update.run(triples[i + 1] as number, triples[i + 2] as number, triples[i] as number);
     }
   })();
 }
