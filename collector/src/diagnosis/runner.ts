@@ -17,6 +17,7 @@ import {
 import type { Logger } from 'pino';
 import type { FleetView, IncidentView } from '../fleet/view.js';
 import type { CommittedReport, Ingest, PresenceChange } from '../ingest/index.js';
+import { runInSlices } from '../slices.js';
 import {
   applyDiagnoses,
   clearDiagnosisState,
@@ -44,6 +45,11 @@ export interface DiagnosisRunnerOptions {
    * behind on reading reports (see `Diagnoser.tick`'s `behind`); 1 never holds.
    */
   behindUtilization: number;
+  /**
+   * Main-thread time after which a save that is making the memory's JSON gives the event loop a
+   * turn (default `SLICE_MS`); 0 pauses after every piece.
+   */
+  saveSliceMs?: number;
   config: Partial<DiagnosisConfig>;
 }
 
@@ -111,6 +117,11 @@ export class DiagnosisRunner {
   /** The save being written to the state file; resolved when there is none. */
   private saving: Promise<void> = Promise.resolve();
   private savePending = false;
+  /**
+   * Steps that arrived while a save was taking the memory in slices, to run in order once it has
+   * all of it: the saved memory is then one moment's, as the Diagnoser requires.
+   */
+  private held: Array<() => Outcome> | null = null;
   private legacyRowCleared = false;
   private readonly counters: DiagnosisRunnerStats = {
     outcomesApplied: 0,
@@ -164,24 +175,21 @@ export class DiagnosisRunner {
       this.log.error({ err: (err as Error).message }, 'Could not close orphaned incidents');
     }
     this.running = true;
-    this.ingest.onBirth((site, host, birth) =>
-      this.run(() => this.diagnoser.observeBirth(site, host, birth, this.now())),
-    );
-    this.ingest.onPresence((change: PresenceChange) =>
-      this.run(() =>
-        this.diagnoser.observePresence(
-          change.site,
-          change.host,
-          {
-            status: change.session.status,
-            ...(change.session.reason ? { reason: change.session.reason } : {}),
-            boot_id: change.session.bootId,
-            conn: change.session.conn,
-          },
-          this.now(),
-        ),
-      ),
-    );
+    // The time is taken when the event happens, not when the step runs: a save may hold steps.
+    this.ingest.onBirth((site, host, birth) => {
+      const nowMs = this.now();
+      this.run(() => this.diagnoser.observeBirth(site, host, birth, nowMs));
+    });
+    this.ingest.onPresence((change: PresenceChange) => {
+      const nowMs = this.now();
+      const presence = {
+        status: change.session.status,
+        ...(change.session.reason ? { reason: change.session.reason } : {}),
+        boot_id: change.session.bootId,
+        conn: change.session.conn,
+      };
+      this.run(() => this.diagnoser.observePresence(change.site, change.host, presence, nowMs));
+    });
     this.ingest.onCommitted((reports: CommittedReport[]) => {
       // Oldest first, so a backfill and the live report that overtook it are read in time order.
       const ordered = [...reports].sort((a, b) => a.report.ts - b.report.ts);
@@ -239,7 +247,8 @@ export class DiagnosisRunner {
       this.counters.behind = behind;
     }
     if (behind) this.counters.behindTicks++;
-    this.run(() => this.diagnoser.tick(this.now(), { behind }));
+    const nowMs = this.now();
+    this.run(() => this.diagnoser.tick(nowMs, { behind }));
   }
 
   /** Once the file holds the memory, the row an earlier version saved would only be stale. */
@@ -268,9 +277,11 @@ export class DiagnosisRunner {
   }
 
   /**
-   * Saves the memory. The JSON is made here, on the main thread, so it is one moment's memory; the
-   * file is written meanwhile by the thread pool. A save still writing when the next is due makes
-   * that one skip (a slow disk must not queue copies of the memory).
+   * Saves the memory. Its JSON is made on the main thread in slices of ~`SLICE_MS` (at 50,000 rigs
+   * it was one 100–170 ms stall a minute, BENCHMARKS.md finding 26), with the diagnosis steps that
+   * arrive meanwhile held and run after the last slice, so the file holds one moment's memory; the
+   * thread pool writes the file. A save still running when the next is due makes that one skip (a
+   * slow disk must not queue copies of the memory). Without a file path the row is written at once.
    */
   private persist(): void {
     const path = this.options.statePath;
@@ -287,7 +298,9 @@ export class DiagnosisRunner {
       return;
     }
     this.savePending = true;
-    this.saving = saveStateFile(path, this.diagnoser.exportStateJson(), this.now())
+    const savedMs = this.now(); // the moment the memory is taken: steps are held from here on
+    this.saving = this.exportInSlices()
+      .then((pieces) => saveStateFile(path, pieces, savedMs))
       .then(() => {
         if (!this.legacyRowCleared) this.clearLegacyRow(path);
       })
@@ -300,6 +313,25 @@ export class DiagnosisRunner {
       });
   }
 
+  /** The memory's JSON text in pieces, made in slices while diagnosis steps are held. */
+  private async exportInSlices(): Promise<string[]> {
+    const pieces: string[] = [];
+    const source = this.diagnoser.exportStateJsonPieces();
+    function* collect() {
+      for (const piece of source) yield pieces.push(piece);
+    }
+    this.held = [];
+    try {
+      await runInSlices(collect(), this.options.saveSliceMs);
+    } finally {
+      const held = this.held;
+      this.held = null;
+      // Accepted while running, so run even if stop() came meanwhile: they were committed reports.
+      this.apply(held);
+    }
+    return pieces;
+  }
+
   /** One failing outcome is logged and counted; it never stops ingest or the other outcomes. */
   private run(step: () => Outcome): void {
     this.runAll([step]);
@@ -308,6 +340,11 @@ export class DiagnosisRunner {
   /** Runs the steps in order and stores all their outcomes in one transaction. */
   private runAll(steps: ReadonlyArray<() => Outcome>): void {
     if (!this.running) return;
+    if (this.held) this.held.push(...steps);
+    else this.apply(steps);
+  }
+
+  private apply(steps: ReadonlyArray<() => Outcome>): void {
     const outcomes: Outcome[] = [];
     for (const step of steps) {
       try {

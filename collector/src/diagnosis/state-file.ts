@@ -15,10 +15,18 @@ export function stateFilePath(dbPath: string): string {
   return `${dbPath}-diagnosis.json`;
 }
 
-/** Replaces `path` with `stateJson` (the Diagnoser's `exportStateJson()`), atomically. */
-export async function saveStateFile(path: string, stateJson: string, savedMs: number): Promise<void> {
+/**
+ * Replaces `path` with the memory whose JSON text is `stateJson` (the Diagnoser's
+ * `exportStateJson()`, or the pieces of `exportStateJsonPieces()`), atomically.
+ */
+export async function saveStateFile(
+  path: string,
+  stateJson: string | readonly string[],
+  savedMs: number,
+): Promise<void> {
   // The envelope is written around the state rather than concatenated with it: no 25 MB copy.
-  await writeFileAtomic(path, [`{"saved_ms":${savedMs},"state":`, stateJson, '}\n']);
+  const body = typeof stateJson === 'string' ? [stateJson] : stateJson;
+  await writeFileAtomic(path, [`{"saved_ms":${savedMs},"state":`, ...body, '}\n']);
 }
 
 /**

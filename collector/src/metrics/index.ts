@@ -1,4 +1,6 @@
 /** The collector's Prometheus metrics: renderer, HTTP handler and helpers. See README.md. */
+
+export { SLICE_MS } from '../slices.js';
 export {
   addHistogram,
   EXPOSITION_CONTENT_TYPE,
@@ -16,7 +18,6 @@ export {
   type RenderOptions,
   renderFleetMetrics,
   renderMetrics,
-  SLICE_MS,
   type StoreStats,
   writeFleetMetrics,
   writeMetrics,

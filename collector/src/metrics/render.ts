@@ -17,6 +17,7 @@ import {
   type SiteView,
   STATES,
 } from '../fleet/view.js';
+import { runInSlices } from '../slices.js';
 import {
   addHistogram,
   ExpositionWriter,
@@ -677,13 +678,6 @@ function* fleetMetricsSteps(
 }
 
 /**
- * Main-thread time after which a sliced render gives the event loop a turn. At 50,000 rigs with
- * per-rig series the page took ~180–240 ms in one piece, every scrape, while acks and the live
- * view waited (BENCHMARKS.md, finding 25).
- */
-export const SLICE_MS = 10;
-
-/**
  * Writes the full `/metrics` page into `out`: hashwatch families, then process/runtime metrics when
  * a runtime registry is given. The per-rig families are written in slices of about `SLICE_MS`,
  * with a turn of the event loop between them: a rig's values may change between slices (as they may
@@ -696,12 +690,7 @@ export async function writeMetrics(
   options: RenderOptions,
   labels: LabelCache = new LabelCache(),
 ): Promise<void> {
-  let sliceStart = performance.now();
-  for (const _ of fleetMetricsSteps(out, sources, options, labels)) {
-    if (performance.now() - sliceStart < SLICE_MS) continue;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    sliceStart = performance.now();
-  }
+  await runInSlices(fleetMetricsSteps(out, sources, options, labels));
   const runtime = sources.runtime;
   if (runtime) out.text(await runtime.metrics());
 }

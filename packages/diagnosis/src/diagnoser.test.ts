@@ -218,6 +218,49 @@ describe('Diagnoser state', () => {
     expect(feed(b, 14, 30)).toEqual(feed(a, 14, 30));
     expect(() => b.importState({ ...a.exportState(), version: 2 as 1 })).toThrow(/version/);
   });
+
+  it('exports in pieces that join into exportStateJson() byte for byte, whatever the piece size', () => {
+    expect([...new Diagnoser().exportStateJsonPieces()].join('')).toBe(new Diagnoser().exportStateJson());
+    const d = new Diagnoser();
+    for (const host of ['h', 'h2']) d.observeBirth('s', host, birth(), T0 - 1000);
+    d.observeBirth('s2', 'h', birth(), T0 - 1000);
+    // Mid-incident, so every list of the memory has several records.
+    for (let k = 0; k < 8; k++) {
+      for (const host of ['h', 'h2'])
+        d.observeReport('s', host, round(k, 4, k >= 5 ? allDead : {}, k >= 5 ? down : {}), T0 + k * I);
+      d.observeReport('s2', 'h', round(k), T0 + k * I);
+    }
+    const whole = d.exportStateJson();
+    const state = d.exportState();
+    expect(state.incidents.length).toBeGreaterThan(1);
+    expect(state.sites.length).toBe(2);
+    for (const size of [1, 2, 3, 5, 1024]) {
+      const pieces = [...d.exportStateJsonPieces(size)];
+      expect(pieces.join('')).toBe(whole);
+      // A piece per `size` records of each list, a closing piece per list, the opening and the end.
+      const records = state.sites.length + state.hosts.length + state.rigs.length + state.incidents.length;
+      expect(pieces.length).toBeGreaterThanOrEqual(6 + Math.ceil(state.rigs.length / size));
+      expect(pieces.length).toBeLessThanOrEqual(6 + records);
+    }
+    expect(() => [...d.exportStateJsonPieces(0)]).toThrow(RangeError);
+  });
+
+  it('refuses to go on with a piecewise export once the memory has changed', () => {
+    const d = new Diagnoser();
+    d.observeBirth('s', 'h', birth(), T0 - 1000);
+    d.observeReport('s', 'h', round(0), T0);
+    const pieces = d.exportStateJsonPieces(1);
+    pieces.next();
+    pieces.next();
+    d.observeReport('s', 'h', round(1), T0 + I);
+    expect(() => [...pieces]).toThrow(/changed during a piecewise export/);
+    // A tick changes the memory too; an export started after the change is whole again.
+    const again = d.exportStateJsonPieces(1);
+    again.next();
+    d.tick(T0 + 2 * I);
+    expect(() => [...again]).toThrow(/changed/);
+    expect([...d.exportStateJsonPieces(1)].join('')).toBe(d.exportStateJson());
+  });
 });
 
 describe('Diagnoser gap incidents', () => {
