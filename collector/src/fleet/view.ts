@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { STATES, type State } from '@hashwatch/diagnosis';
 import type { AgentStats, ProbeResult, RigSample } from '@hashwatch/protocol';
+import { copyInto } from './copy-into.js';
 
 /** The state taxonomy of DESIGN.md "States", the names users see: owned by the diagnosis package. */
 export { STATES };
@@ -32,7 +33,7 @@ export interface RigView {
   evidence: string[];
   /** Expected hashrate now (nominal or learned baseline), from the diagnosis. */
   expectedHashrateHs: number;
-  /** The latest sample, as received (absent until the first report). */
+  /** The latest sample: the view's own copy, updated in place (absent until the first report). */
   sample?: RigSample;
 }
 
@@ -101,6 +102,14 @@ export interface FleetViewEvents {
 }
 
 /**
+ * Samples this far apart (agent clock) are copied into the rig's held sample instead of kept: a
+ * sample held that long has usually been promoted out of V8's young generation, and copying costs
+ * ~0.3 µs per sample, which a rig reporting many times a second (a benchmark's flood) need not pay:
+ * its samples die young anyway.
+ */
+export const IN_PLACE_AFTER_MS = 1000;
+
+/**
  * Current state of the fleet. Mutators emit a `change` event per changed entity; readers iterate
  * the maps directly (they are never replaced, only updated).
  */
@@ -108,6 +117,8 @@ export class FleetView extends EventEmitter<FleetViewEvents> {
   readonly rigs = new Map<string, RigView>();
   readonly hosts = new Map<string, HostView>();
   readonly incidents = new Map<string, IncidentView>();
+  /** Samples the view made itself and may update in place; never a caller's objects. */
+  private readonly ownSamples = new WeakSet<RigSample>();
   /** Hashrate deficit in hashes since start, by cause: a Prometheus counter. */
   readonly deficitHashesByCause: Record<Cause, number> = Object.fromEntries(CAUSES.map((c) => [c, 0])) as Record<
     Cause,
@@ -175,18 +186,33 @@ export class FleetView extends EventEmitter<FleetViewEvents> {
     return view;
   }
 
-  /** Stores the newest sample of a rig (live reports only: backfill does not rewrite "now"). */
+  /**
+   * Stores the newest sample of a rig (live reports only: backfill does not rewrite "now"). A rig
+   * that reports less often than `IN_PLACE_AFTER_MS` has its sample copied into the view's own
+   * copy (`copyInto`) rather than kept: held for a whole interval, each report's objects would
+   * outlive the young generation (BENCHMARKS.md, finding 27). Either way the rig's `sample` may
+   * change under a reader that keeps it past a turn of the event loop.
+   */
   recordSample(site: string, host: string, sample: RigSample, nowMs: number): void {
     const existing = this.getRig(site, host, sample.rig);
     if (!existing) {
-      this.upsertRig(site, host, sample.rig, { sample }, nowMs);
+      this.upsertRig(site, host, sample.rig, { sample: this.ownCopy(sample) }, nowMs);
       return;
     }
-    if (existing.sample && existing.sample.ts > sample.ts) return;
+    const held = existing.sample;
+    if (held && held.ts > sample.ts) return;
+    if (held && sample.ts - held.ts < IN_PLACE_AFTER_MS) existing.sample = sample;
+    // A shape change (a rig that stops answering, a board that drops out) is rare: a new copy.
+    else if (!held || !this.ownSamples.has(held) || !copyInto(held, sample)) existing.sample = this.ownCopy(sample);
     // One change per rig per report: this runs for every sample ingest commits, so it skips
     // upsertRig's second lookup and patch object.
-    existing.sample = sample;
     this.emit('change', { type: 'rig', rig: existing });
+  }
+
+  private ownCopy(sample: RigSample): RigSample {
+    const copy = structuredClone(sample);
+    this.ownSamples.add(copy);
+    return copy;
   }
 
   upsertIncident(incident: IncidentView): void {
