@@ -6,10 +6,17 @@
  * Each scrape also reads prom-client's event-loop delay gauges, which cover the time since the
  * previous scrape (prom-client resets its histogram on every collect): how long the collector's
  * main thread stood still at worst, whatever held it (a scrape, a save, a checkpoint).
+ *
+ * The page is inflated on the thread pool and searched as bytes from its end, where prom-client's
+ * part is: the fleet suite's live-view clients share this process, and inflating and decoding a
+ * 50,000-rig page (83 MB) here held their frames for up to ~1 s, which read as state-change latency.
  */
 import http from 'node:http';
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { percentile } from './proc.js';
+
+const inflate = promisify(gunzip);
 
 export interface ScrapeStats {
   scrapes: number;
@@ -49,13 +56,16 @@ export function scrapeOnce(port: number, timeoutMs = 30_000): Promise<Scrape> {
             return;
           }
           const body = Buffer.concat(chunks);
-          const text = (res.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
-          resolve({
-            ms,
-            gzipBytes: body.byteLength,
-            p99Ms: gauge(text, 'nodejs_eventloop_lag_p99_seconds') * 1000,
-            maxMs: gauge(text, 'nodejs_eventloop_lag_max_seconds') * 1000,
-          });
+          (res.headers['content-encoding'] === 'gzip' ? inflate(body) : Promise.resolve(body))
+            .then((page) =>
+              resolve({
+                ms,
+                gzipBytes: body.byteLength,
+                p99Ms: gauge(page, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+                maxMs: gauge(page, 'nodejs_eventloop_lag_max_seconds') * 1000,
+              }),
+            )
+            .catch(reject);
         });
       },
     );
@@ -64,10 +74,12 @@ export function scrapeOnce(port: number, timeoutMs = 30_000): Promise<Scrape> {
   });
 }
 
-function gauge(text: string, name: string): number {
-  const at = text.indexOf(`\n${name} `);
+/** The value of an unlabelled gauge of the page, looked for from the end. */
+function gauge(page: Buffer, name: string): number {
+  const at = page.lastIndexOf(`\n${name} `);
   if (at < 0) throw new Error(`/metrics has no ${name}`);
-  const value = Number.parseFloat(text.slice(at + name.length + 2, text.indexOf('\n', at + 1)));
+  const end = page.indexOf(10, at + 1);
+  const value = Number.parseFloat(page.toString('latin1', at + name.length + 2, end < 0 ? page.length : end));
   if (!Number.isFinite(value)) throw new Error(`/metrics: ${name} is not a number`);
   return value;
 }
