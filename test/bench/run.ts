@@ -430,8 +430,60 @@ code alone) and the before/after figures on this machine.
    is above ~120 ms is the diagnosis memory's save, whose JSON is still made on the main thread
    (97–171 ms every minute, finding 23): with \`diagnosis_runner.persist_ms\` at 10 minutes (no
    save in the window), one run gave a worst stall of 124 ms, p99 ack 183 ms and max 315 ms. Making
-   that JSON in slices needs a snapshot that stays consistent across rigs and incidents.
-   \`metrics.per_rig: false\` cuts the page to 1.8 MB and its render to ~30 ms (Scrape table).
+   that JSON in slices needs a snapshot that stays consistent across rigs and incidents (done in
+   finding 26). \`metrics.per_rig: false\` cuts the page to 1.8 MB and its render to ~30 ms
+   (Scrape table).
+26. **Fixed: the diagnosis memory's save still stalled the collector 100–170 ms once a minute.**
+   After finding 23 its JSON was still made on the main thread in one piece (97–171 ms for 25–43 MB
+   at 50,000 rigs), the largest stall left in the scraped fleet (finding 25). The Diagnoser now also
+   gives that text in pieces (\`exportStateJsonPieces\`: up to 1,024 sites, hosts, rigs or
+   incidents each; joined, the same bytes as the one-piece text, which a test checks for several
+   piece sizes), and the runner takes them through \`runInSlices\`, the loop of the sliced render,
+   now shared (\`collector/src/slices.ts\`): a turn of the event loop every 10 ms. The file must
+   still hold one moment's memory, so while the pieces are taken the runner holds the diagnosis
+   steps that arrive (committed reports, births, presence changes, ticks, each with the time it
+   happened) and runs them in order after the last piece, also when a stop comes meanwhile; the
+   Diagnoser counts the calls that may change its memory, and a piece asked for after one throws
+   rather than save a mix of two moments (tests hold a report during a save and check both files).
+   Two interleaved fleet pairs against the build before (50,000 rigs, scraped every 15 s): worst
+   event-loop stall 161 and 148 ms against 247 and 245 ms, max ack 304 and 349 ms against 363 and
+   453 ms, p99 ack 188 and 209 ms against 202 and 219 ms, \`hardware_fault\` p99 20,253 and
+   20,259 ms against 20,526 and 20,279 ms; CPU 37–39 % and RSS 810–833 MB on both.
+27. **Fixed: the fleet view kept each report's sample objects, and scavenges copied them.** With
+   the save sliced, a fleet run with a temporary probe (event-loop stalls over 60 ms and GC pauses
+   over 20 ms, on the clock of a \`--cpu-prof\` profile taken in the same run) put most of the
+   stalls left on scavenges of 30–62 ms, often with a commit and its diagnosis next to them. The
+   view stored each rig's latest sample as received, the whole tree JSON.parse made for it (~16
+   objects for an S19). A rig reports every 10 s and the 64 MB young generation fills every few
+   seconds, so each scavenge copied the samples of every rig heard since the one before, which were
+   then promoted and died in the old generation. A test build that kept only each rig's first
+   sample, one run: collector CPU 30 % against 37–38 %, RSS 616 against ~820 MB, p99 event-loop
+   delay 24 against 42–46 ms. The view now keeps copies of its own and copies a new sample's values
+   into the held one when both have the same shape (\`copyInto\`: the same keys in every object,
+   arrays of the same lengths; a string equal to the one held is left in place), and makes a new
+   copy when the shape changes (a rig that stops answering). That costs 0.38 µs per sample against
+   0.075 µs for keeping the reference (1,000-rig rounds of the real S19 shape, in process), so it
+   is only done for samples at least 1 s apart (\`IN_PLACE_AFTER_MS\`): at 100-rig ingest (a rig
+   every ~16 ms, whose samples die young anyway) copying every sample cost 3 of 3 pairs, 66.9k
+   against 72.6k samples/s median; with the threshold, 56.0 / 52.0 / 65.5k against 50.7 / 63.9 /
+   64.3k, which is noise. The fleet, 6 interleaved pairs against the build before (50,000 rigs,
+   scraped; 4 copying every sample, 2 with the threshold): scavenges over 20 ms in the run 24–29
+   against 90–127, the longest 42–55 against 54–70 ms; worst event-loop stall 77–166 ms (median
+   108) against 108–215 ms (median 164); RSS 771–814 against 821–834 MB; p99 ack 144–233 ms
+   (median 162) against 159–263 ms (median 192); CPU 35–41 % against 35–46 %, unchanged. The
+   young generation stays at 64 MB: 16 MB gave the fleet a p99 ack of 118 ms and a worst stall of
+   122 ms in one run, but cost 100-rig ingest a fifth (finding 20).
+28. **Fixed in the bench: the scraper held the state watch's frames, up to ~1 s.** In the 4 fleet
+   runs of the first build of finding 27, \`hardware_fault\` p99 read 21.0–21.3 s (floor 20 s;
+   20.2–20.5 s in the 8 other fleet runs that day, of earlier and test builds), while in one of
+   them a temporary probe in the collector logged each of the 20 rigs' changes to
+   \`hardware_fault\` 21–63 ms after the report that confirmed it. The rest was in the bench process: its scraper inflated each 83 MB page with
+   \`gunzipSync\` and decoded it to a string to read two gauges, on the event loop where the
+   live-view clients of the state watch stamp their frames; a scrape that came with a host's change
+   delayed it by that long. The page is now inflated on the thread pool and the gauges are looked
+   up as bytes from its end, where prom-client writes them. After: 20.29 and 20.29 s for that build,
+   20.27 and 20.51 s for the build before; with the threshold, 20.26 and 20.27 against 20.27 and
+   20.41 s. The 21.1–21.2 s of the scraped runs in finding 25 may have been partly this.
 `;
 
 const fmt = (n: number, digits = 0) =>
