@@ -154,6 +154,27 @@ describe('collector /metrics exposition', () => {
     expect(text).not.toContain('hashwatch_metrics_source_up');
   });
 
+  it('keeps hosts of the same name in different sites apart, whatever the rig order', () => {
+    // Key order puts s1/h1's rigs right before s2/h1's: a host is its site and its name.
+    const fleet = new FleetView();
+    for (const [site, hashrate] of [
+      ['s1', 10],
+      ['s2', 1000],
+    ] as const) {
+      fleet.upsertHost(site, 'h1', { online: true, state: 'ok' }, NOW_MS);
+      for (const rig of ['r1', 'r2']) {
+        fleet.upsertRig(site, 'h1', rig, { state: 'ok', expectedHashrateHs: hashrate }, NOW_MS);
+        fleet.recordSample(site, 'h1', { rig, ts: NOW_MS, reachable: true, hashrate_hs: hashrate }, NOW_MS);
+      }
+    }
+    for (const perRig of [true, false]) {
+      const lines = seriesLines(renderFleetMetrics({ fleet }, { perRig, nowMs: NOW_MS }));
+      expect(lines).toContain('hashwatch_host_hashrate_hashes_per_second{site="s1",host="h1"} 20');
+      expect(lines).toContain('hashwatch_host_hashrate_hashes_per_second{site="s2",host="h1"} 2000');
+      expect(lines).toContain('hashwatch_host_rigs{site="s2",host="h1",state="ok"} 2');
+    }
+  });
+
   it('reports a throwing stats source as down and still renders the rest', () => {
     const sources = {
       ...syntheticSources(bigFleet(), NOW_MS),

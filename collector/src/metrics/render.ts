@@ -288,8 +288,9 @@ function poolConnected(pools: NonNullable<RigView['sample']>['pools']): number |
 }
 
 /**
- * Rigs written between two points where a sliced render may pause (`writeMetrics`): at ~20 series
- * per rig a slice is a few ms, and the pause is only taken once `SLICE_MS` have passed.
+ * Rigs written (or summed into their hosts) between two points where a sliced render may pause
+ * (`writeMetrics`): at ~20 series per rig a slice is a few ms, and the pause is only taken once
+ * `SLICE_MS` have passed.
  */
 const RIGS_PER_STEP = 1024;
 
@@ -605,9 +606,11 @@ function writeCollector(out: ExpositionWriter, sources: MetricsSources): void {
 
 /**
  * Sums every rig into its host (and lists hosts that have no rig), in `rigs` order: floating-point
- * sums depend on it, so it is the page's rig order when per-rig series are on.
+ * sums depend on it, so it is the page's rig order when per-rig series are on. Yields every
+ * `RIGS_PER_STEP` rigs, as the per-rig families do: at 50,000 rigs the walk was ~8 ms of the
+ * ~30 ms the page took before its first pause.
  */
-function hostEntries(fleet: FleetView, forEachRig: (visit: (r: RigView) => void) => void): HostEntry[] {
+function* hostEntries(fleet: FleetView, rigs: readonly RigView[]): Generator<void, HostEntry[], void> {
   const aggs = new Map<string, HostAgg>();
   const agg = (site: string, host: string): HostAgg => {
     const key = `${site}/${host}`;
@@ -619,8 +622,13 @@ function hostEntries(fleet: FleetView, forEachRig: (visit: (r: RigView) => void)
     return a;
   };
   for (const h of fleet.hosts.values()) agg(h.site, h.host);
-  forEachRig((r) => {
-    const a = agg(r.site, r.host);
+  let last: HostAgg | undefined;
+  for (let i = 0; i < rigs.length; i++) {
+    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    const r = rigs[i] as RigView;
+    // Rigs come host by host in key order: most belong to the previous rig's host (no key to build).
+    const a = last !== undefined && last.site === r.site && last.host === r.host ? last : agg(r.site, r.host);
+    last = a;
     a.rigsByState[r.state]++;
     a.expectedHs += r.expectedHashrateHs;
     // Same rule as FleetView.sites(): a rig that could not be polled contributes nothing "now".
@@ -628,7 +636,7 @@ function hostEntries(fleet: FleetView, forEachRig: (visit: (r: RigView) => void)
       a.hashrateHs += r.sample.hashrate_hs ?? 0;
       a.powerW += r.sample.power_w ?? 0;
     }
-  });
+  }
   return [...aggs.entries()].sort(byKey).map(([, a]) => {
     const view = fleet.getHost(a.site, a.host);
     const base = encodeLabels([
@@ -664,13 +672,10 @@ function* fleetMetricsSteps(
   labels: LabelCache,
 ): Generator<void, void, void> {
   const { fleet } = sources;
-  // Ordering rigs only matters for per-rig lines; aggregates then follow the same order. Both are
-  // taken at the start: rigs that arrive during a sliced render wait for the next scrape.
+  // Ordering rigs only matters for per-rig lines; aggregates then follow the same order. The list
+  // is taken at the start: rigs that arrive during a sliced render wait for the next scrape.
   const rigs = options.perRig ? labels.rigs(fleet.rigs) : undefined;
-  const hosts = hostEntries(fleet, (visit) => {
-    if (rigs) for (const r of rigs) visit(r.view);
-    else for (const r of fleet.rigs.values()) visit(r);
-  });
+  const hosts = yield* hostEntries(fleet, rigs ? rigs.map((r) => r.view) : [...fleet.rigs.values()]);
   if (rigs) yield* writeRigs(out, rigs, labels);
   writeHosts(out, hosts, options.nowMs);
   writeSites(out, fleet);
