@@ -27,8 +27,8 @@ describe('the diagnosis state file', () => {
   it('is replaced whole by each save, leaves no temporary file, and reads back what was saved', async () => {
     const file = stateFilePath(dbPath);
     expect(loadStateFile(file)).toBeUndefined();
-    await saveStateFile(file, JSON.stringify({ version: 1, rigs: ['a'] }), T0);
-    await saveStateFile(file, JSON.stringify({ version: 1, rigs: ['b', 'c'] }), T0 + 60_000);
+    await saveStateFile(file, [JSON.stringify({ version: 1, rigs: ['a'] })], T0);
+    await saveStateFile(file, ['{"version":1,', '"rigs":["b","c"]}'], T0 + 60_000);
     expect(loadStateFile(file)).toEqual({ savedMs: T0 + 60_000, state: { version: 1, rigs: ['b', 'c'] } });
     expect(fs.readdirSync(dir)).toEqual([path.basename(file)]);
   });

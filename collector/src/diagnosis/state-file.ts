@@ -16,17 +16,12 @@ export function stateFilePath(dbPath: string): string {
 }
 
 /**
- * Replaces `path` with the memory whose JSON text is `stateJson` (the Diagnoser's
- * `exportStateJson()`, or the pieces of `exportStateJsonPieces()`), atomically.
+ * Replaces `path` with the memory whose JSON text is the concatenation of `stateJson` (the pieces
+ * of the Diagnoser's `exportStateJsonPieces()`), atomically.
  */
-export async function saveStateFile(
-  path: string,
-  stateJson: string | readonly string[],
-  savedMs: number,
-): Promise<void> {
-  // The envelope is written around the state rather than concatenated with it: no 25 MB copy.
-  const body = typeof stateJson === 'string' ? [stateJson] : stateJson;
-  await writeFileAtomic(path, [`{"saved_ms":${savedMs},"state":`, ...body, '}\n']);
+export async function saveStateFile(path: string, stateJson: readonly string[], savedMs: number): Promise<void> {
+  // The envelope is written around the pieces rather than joined with them: no 25 MB copy.
+  await writeFileAtomic(path, [`{"saved_ms":${savedMs},"state":`, ...stateJson, '}\n']);
 }
 
 /**

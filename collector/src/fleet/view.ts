@@ -33,7 +33,7 @@ export interface RigView {
   evidence: string[];
   /** Expected hashrate now (nominal or learned baseline), from the diagnosis. */
   expectedHashrateHs: number;
-  /** The latest sample: the view's own copy, updated in place (absent until the first report). */
+  /** The latest sample (absent until the first report); may be updated in place (`recordSample`). */
   sample?: RigSample;
 }
 
@@ -104,7 +104,7 @@ export interface FleetViewEvents {
 /**
  * Samples this far apart (agent clock) are copied into the rig's held sample instead of kept: a
  * sample held that long has usually been promoted out of V8's young generation, and copying costs
- * ~0.3 µs per sample, which a rig reporting many times a second (a benchmark's flood) need not pay:
+ * ~0.4 µs per sample, which a rig reporting many times a second (a benchmark's flood) need not pay:
  * its samples die young anyway.
  */
 export const IN_PLACE_AFTER_MS = 1000;
