@@ -16,8 +16,23 @@ import { byLabel, scrape, sum } from './metrics.js';
 const TOTAL = 100_000;
 const WARMUP = 10_000;
 const BATCH = 500;
-/** RSS growth allowed between the end of warm-up and the end of the run. */
-const MAX_RSS_GROWTH_KB = 150 * 1024;
+/**
+ * RSS growth allowed between the end of warm-up and the end of the run, not counting V8's young
+ * generation. The collector lets that grow to 64 MB semi-spaces (cli.ts) and under this load it
+ * does, by 60-150 MB of RSS that is reserved, not leaked, and a bound on plain RSS growth flaked.
+ * Measured here: 17-48 MB grown besides it in three runs; with a 1.5 kB Buffer kept per payload
+ * (a deliberate leak, 135 MB over the 90k payloads after warm-up), 230 MB.
+ */
+const MAX_RSS_GROWTH_KB = 100 * 1024;
+
+/** The young generation's committed size (new space and its large-object space), in kB. */
+function youngKb(m: Map<string, number>): number {
+  return (
+    ((m.get('nodejs_heap_space_size_total_bytes{space="new"}') ?? Number.NaN) +
+      (m.get('nodejs_heap_space_size_total_bytes{space="new_large_object"}') ?? Number.NaN)) /
+    1024
+  );
+}
 
 afterAll(async () => {
   flush('security-fuzz');
@@ -41,6 +56,7 @@ it(`survives ${TOTAL} fuzzed payloads and accounts for each`, async () => {
   const client = await mqtt.connectAsync(collector.mqttUrl, { reconnectPeriod: 0, connectTimeout: 5000 });
   const kinds: Partial<Record<FuzzKind, number>> = {};
   let rssWarmKb = 0;
+  let youngWarmKb = 0;
   let rssPeakKb = 0;
   const closes: number[] = [];
   client.on('close', () => closes.push(Date.now()));
@@ -71,6 +87,7 @@ it(`survives ${TOTAL} fuzzed payloads and accounts for each`, async () => {
       if (sent + BATCH === WARMUP) {
         await sleep(1000);
         rssWarmKb = collector.proc.rssKb() ?? 0;
+        youngWarmKb = youngKb(await scrape(collector));
       }
       rssPeakKb = Math.max(rssPeakKb, collector.proc.rssKb() ?? 0);
     }
@@ -97,7 +114,8 @@ it(`survives ${TOTAL} fuzzed payloads and accounts for each`, async () => {
     const accepted = sum(final, 'hashwatch_ingest_reports_accepted_total');
     const rejected = sum(final, 'hashwatch_ingest_messages_rejected_total');
     const alive = collector.proc.alive;
-    const growthKb = rssEndKb - rssWarmKb;
+    const youngEndKb = youngKb(final);
+    const growthKb = rssEndKb - rssWarmKb - (youngEndKb - youngWarmKb);
     const ingestErrors = collector.proc.find((l) => l.msg === 'Ingest failed on a message').length;
     const held =
       alive &&
@@ -120,7 +138,7 @@ it(`survives ${TOTAL} fuzzed payloads and accounts for each`, async () => {
         .map(([k, n]) => `${k} ${n}`)
         .join(
           ', ',
-        )}), rest duplicates; RSS ${Math.round(rssWarmKb / 1024)} → ${Math.round(rssEndKb / 1024)} MiB (peak ${Math.round(rssPeakKb / 1024)})`,
+        )}), rest duplicates; RSS ${Math.round(rssWarmKb / 1024)} → ${Math.round(rssEndKb / 1024)} MiB (peak ${Math.round(rssPeakKb / 1024)}), of which V8's young generation ${Math.round(youngWarmKb / 1024)} → ${Math.round(youngEndKb / 1024)} MiB: ${Math.round(growthKb / 1024)} MiB grown besides`,
       held,
       produced: TOTAL,
       lost: 0,
@@ -131,7 +149,7 @@ it(`survives ${TOTAL} fuzzed payloads and accounts for each`, async () => {
     expect(ingestErrors, 'no payload may reach the "Ingest failed" catch-all').toBe(0);
     expect(accounted(final) - before).toBe(TOTAL);
     expect(Object.keys(reasons).length).toBeGreaterThan(3);
-    expect(growthKb).toBeLessThan(MAX_RSS_GROWTH_KB);
+    expect(growthKb, 'RSS growth besides the young generation').toBeLessThan(MAX_RSS_GROWTH_KB);
     // Still serving: a well-formed request after the storm.
     expect((await collector.get('/healthz')).status).toBe(200);
   } finally {
