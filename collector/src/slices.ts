@@ -13,6 +13,12 @@ import { performance } from 'node:perf_hooks';
 export const SLICE_MS = 10;
 
 /**
+ * Items (rigs, mostly) a walk handles between two points where it may pause: at 50,000 rigs one
+ * such step is 0.5-4 ms of work, and the pause is only taken once `SLICE_MS` have passed.
+ */
+export const ITEMS_PER_STEP = 1024;
+
+/**
  * Runs `steps` to the end, giving the event loop a turn (`setImmediate`) whenever `sliceMs` have
  * passed since the last one. A step is one `next()`: the iterator decides where a pause may fall,
  * and should keep each step well under `sliceMs`. An exception from a step rejects the Promise.

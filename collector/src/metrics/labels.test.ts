@@ -69,6 +69,33 @@ describe('LabelCache', () => {
     expect(labels.rigs(fleet.rigs).map((r) => r.key)).toEqual(['s/h/a', 's/h/c']);
   });
 
+  it('walks a large fleet in steps, and a rig that goes during a pause keeps its last view', () => {
+    const fleet = new FleetView();
+    for (let i = 0; i < 5000; i++) fleet.upsertRig('s', 'h', `r${String(i).padStart(4, '0')}`, { model: 'm' }, NOW_MS);
+    const labels = new LabelCache();
+    const steps = labels.steps(fleet.rigs);
+    // Paused while encoding: r0000.. are done, r4999 is not yet.
+    expect(steps.next().done).toBe(false);
+    const gone = fleet.rigs.get('s/h/r4999');
+    fleet.rigs.delete('s/h/r4999');
+    fleet.upsertRig('s', 'h', 'z-late', { model: 'm' }, NOW_MS);
+    let pauses = 1;
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) pauses++;
+    // One pause per 1,024 rigs encoded, then per 1,024 checked.
+    expect(pauses).toBe(8);
+    const first = step.value;
+    expect(first).toHaveLength(5000);
+    expect(first.at(-1)?.key).toBe('s/h/r4999');
+    expect(first.at(-1)?.view).toBe(gone);
+    expect(first.some((r) => r.key === 's/h/z-late')).toBe(false);
+    // The next call sees the set as it is now.
+    const second = labels.rigs(fleet.rigs);
+    expect(second).toHaveLength(5000);
+    expect(second.at(-1)?.key).toBe('s/h/z-late');
+    expect(second.some((r) => r.key === 's/h/r4999')).toBe(false);
+  });
+
   it('bounds the sensor and fan names it keeps', () => {
     const labels = new LabelCache();
     const first = labels.pair('sensor', 'x"0');

@@ -6,6 +6,7 @@
  * at the next scrape, never served stale. The HTTP handler keeps one cache for its lifetime.
  */
 import type { RigView } from '../fleet/view.js';
+import { ITEMS_PER_STEP } from '../slices.js';
 import { encode, encodeLabels, labelPairs } from './exposition.js';
 
 /** One rig as the renderer visits it: its view in this scrape and its encoded label sets. */
@@ -83,15 +84,31 @@ export class LabelCache {
   /** Label name → value → `,name="value"` bytes. */
   private readonly pairs = new Map<string, Map<string, Uint8Array>>();
 
-  /**
-   * The rigs of `rigs` (a `FleetView.rigs`) in key order, each with its label sets. Keys are sorted
-   * again only when rigs came or went since the last call, and labels encoded again only for rigs
-   * whose labels changed. The result is valid until the next call.
-   */
+  /** `steps()` in one go. */
   rigs(rigs: ReadonlyMap<string, RigView>): readonly RigLabels[] {
-    if (!this.sameKeys(rigs)) this.resort(rigs);
-    const sorted = this.sorted;
+    const steps = this.steps(rigs);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /**
+   * The rigs of `rigs` (a `FleetView.rigs`) in key order, each with its label sets, as steps that
+   * yield where a sliced render may pause. Keys are sorted again only when rigs came or went since
+   * the last call, and labels encoded again only for rigs whose labels changed. The result is valid
+   * until the next call. Rigs that come or go while the steps pause show at the next call, as in
+   * any sliced render; the result never holds a rig without a view.
+   */
+  *steps(rigs: ReadonlyMap<string, RigView>): Generator<void, readonly RigLabels[], void> {
+    // A render that started earlier may still hold the list this call replaces: it keeps its own.
+    let sorted = this.sorted;
+    if (!(yield* sameKeys(rigs, sorted))) {
+      sorted = yield* resorted(rigs, sorted);
+      this.sorted = sorted;
+    }
     for (let i = 0; i < sorted.length; i++) {
+      if (i % ITEMS_PER_STEP === ITEMS_PER_STEP - 1) yield;
       const e = sorted[i]!;
       if (!matches(e, e.view)) sorted[i] = encodeRig(e.key, e.view);
     }
@@ -116,30 +133,39 @@ export class LabelCache {
     }
     return bytes;
   }
+}
 
-  /**
-   * Whether `rigs` has exactly the keys of the last call, taking each rig's current view on the way.
-   * Same size and every cached key present means the same set of keys (map keys are unique).
-   */
-  private sameKeys(rigs: ReadonlyMap<string, RigView>): boolean {
-    if (rigs.size !== this.sorted.length) return false;
-    for (const e of this.sorted) {
-      const view = rigs.get(e.key);
-      if (!view) return false;
-      e.view = view;
-    }
-    return true;
+/**
+ * Whether `rigs` has exactly the keys of `sorted`, taking each rig's current view on the way.
+ * Same size and every cached key present means the same set of keys (map keys are unique).
+ */
+function* sameKeys(rigs: ReadonlyMap<string, RigView>, sorted: Entry[]): Generator<void, boolean, void> {
+  if (rigs.size !== sorted.length) return false;
+  for (let i = 0; i < sorted.length; i++) {
+    if (i % ITEMS_PER_STEP === ITEMS_PER_STEP - 1) yield;
+    const e = sorted[i]!;
+    const view = rigs.get(e.key);
+    if (!view) return false;
+    e.view = view;
   }
+  return true;
+}
 
-  /** Sorts the keys of `rigs` again, keeping the entries of rigs still there and dropping the others. */
-  private resort(rigs: ReadonlyMap<string, RigView>): void {
-    const previous = new Map(this.sorted.map((e) => [e.key, e]));
-    this.sorted = [...rigs.keys()].sort(codeUnitOrder).map((key) => {
-      const view = rigs.get(key)!;
-      const e = previous.get(key);
-      if (!e) return encodeRig(key, view);
-      e.view = view;
-      return e;
-    });
+/**
+ * The rigs of `rigs` in key order, keeping the entries of `previous` for rigs still there. Keys and
+ * views are taken together, in one piece, so that a rig gone during a pause is still drawn from its
+ * last view; sorting 50,000 keys takes 4-8 ms, encoding them ~170 ms, which is what is stepped.
+ */
+function* resorted(rigs: ReadonlyMap<string, RigView>, previous: Entry[]): Generator<void, Entry[], void> {
+  const kept = new Map(previous.map((e) => [e.key, e]));
+  const current = [...rigs].sort((a, b) => codeUnitOrder(a[0], b[0]));
+  const sorted: Entry[] = new Array(current.length);
+  for (let i = 0; i < current.length; i++) {
+    if (i % ITEMS_PER_STEP === ITEMS_PER_STEP - 1) yield;
+    const [key, view] = current[i]!;
+    const e = kept.get(key);
+    if (e) e.view = view;
+    sorted[i] = e ?? encodeRig(key, view);
   }
+  return sorted;
 }

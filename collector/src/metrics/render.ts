@@ -17,7 +17,7 @@ import {
   type SiteView,
   STATES,
 } from '../fleet/view.js';
-import { runInSlices } from '../slices.js';
+import { ITEMS_PER_STEP, runInSlices } from '../slices.js';
 import {
   addHistogram,
   ExpositionWriter,
@@ -288,15 +288,8 @@ function poolConnected(pools: NonNullable<RigView['sample']>['pools']): number |
 }
 
 /**
- * Rigs written (or summed into their hosts) between two points where a sliced render may pause
- * (`writeMetrics`): at ~20 series per rig a slice is a few ms, and the pause is only taken once
- * `SLICE_MS` have passed.
- */
-const RIGS_PER_STEP = 1024;
-
-/**
  * Writes one per-rig family: `write` adds the series of one rig (none, one or several). Yields
- * every `RIGS_PER_STEP` rigs: a point where the render may pause.
+ * every `ITEMS_PER_STEP` rigs: a point where the render may pause.
  */
 function* eachRig(
   out: ExpositionWriter,
@@ -306,7 +299,7 @@ function* eachRig(
 ): Generator<void, void, void> {
   out.openFamily(family);
   for (let i = 0; i < rigs.length; i++) {
-    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    if (i % ITEMS_PER_STEP === ITEMS_PER_STEP - 1) yield;
     write(rigs[i] as RigLabels);
   }
   out.closeFamily();
@@ -436,40 +429,56 @@ function probeLabels(h: HostView): ProbeLabels[] {
   return out;
 }
 
-function writeHosts(out: ExpositionWriter, hosts: readonly HostEntry[], nowMs: number): void {
+/** Writes the per-host families; yields between two families (a point where the render may pause). */
+function* writeHosts(out: ExpositionWriter, hosts: readonly HostEntry[], nowMs: number): Generator<void, void, void> {
   hostFamily(out, F.agentUp, hosts, (h) => h.view && (h.view.online ? 1 : 0));
+  yield;
   out.family(F.agentInfo, () => {
     for (const { view, base } of hosts) {
       if (view?.agentVersion === undefined) continue;
       out.add(base, 1, encode(`,${labelPairs([['version', view.agentVersion]])}`));
     }
   });
+  yield;
   hostByStateFamily(out, F.hostState, hosts, (h, s) => (s === (h.view?.state ?? 'unknown') ? 1 : 0));
+  yield;
   hostByStateFamily(out, F.hostRigs, hosts, (h, s) => h.agg.rigsByState[s]);
+  yield;
   hostFamily(out, F.hostHashrate, hosts, (h) => h.agg.hashrateHs);
+  yield;
   hostFamily(out, F.hostExpected, hosts, (h) => h.agg.expectedHs);
+  yield;
   hostFamily(out, F.hostPower, hosts, (h) => h.agg.powerW);
+  yield;
   hostFamily(out, F.reportLag, hosts, ({ view }) =>
     view?.lastReceivedMs === undefined ? undefined : Math.max(0, seconds(nowMs - view.lastReceivedMs)),
   );
+  yield;
   hostFamily(out, F.clockSkew, hosts, ({ view }) =>
     view?.clockSkewMs === undefined ? undefined : seconds(view.clockSkewMs),
   );
+  yield;
   // Agent self-stats, from the agent's newest report.
   hostFamily(out, F.spoolDepth, hosts, ({ view }) => view?.agent?.spool_depth);
+  yield;
   hostFamily(out, F.spoolBytes, hosts, ({ view }) => view?.agent?.spool_bytes);
+  yield;
   hostFamily(out, F.spoolOldest, hosts, ({ view }) => {
     const a = view?.agent;
     if (!a) return undefined;
     // An empty spool reports age 0 rather than no series, so `> x` alerts resolve instead of going stale.
     return a.spool_oldest_ts === undefined ? 0 : Math.max(0, seconds(nowMs - a.spool_oldest_ts));
   });
+  yield;
   hostFamily(out, F.spoolDropped, hosts, ({ view }) => view?.agent?.spool_dropped_total);
+  yield;
   hostFamily(out, F.pollDuration, hosts, ({ view }) => view?.agent && seconds(view.agent.poll_duration_ms));
+  yield;
   hostFamily(out, F.publishLatency, hosts, ({ view }) => {
     const ms = view?.agent?.publish_latency_ms;
     return ms === undefined ? undefined : seconds(ms);
   });
+  yield;
   out.family(F.agentErrors, () => {
     for (const { view, base } of hosts) {
       const errors = view?.agent?.errors;
@@ -479,6 +488,7 @@ function writeHosts(out: ExpositionWriter, hosts: readonly HostEntry[], nowMs: n
       }
     }
   });
+  yield;
   // Uplink probes: one series per host and target.
   const probeFamily = (family: Family, value: (p: ProbeResult) => number | undefined) =>
     out.family(family, () => {
@@ -490,13 +500,15 @@ function writeHosts(out: ExpositionWriter, hosts: readonly HostEntry[], nowMs: n
       }
     });
   probeFamily(F.probeSuccess, (p) => (p.ok ? 1 : 0));
+  yield;
   probeFamily(F.probeLatency, (p) => (p.latency_ms === undefined ? undefined : seconds(p.latency_ms)));
+  yield;
   probeFamily(F.probeLoss, (p) => p.loss_ratio);
 }
 
-function writeSites(out: ExpositionWriter, fleet: FleetView): void {
-  const sites = fleet
-    .sites()
+/** Writes the per-site families from `siteViews` (`FleetView.sites()`) and the fleet's incidents. */
+function writeSites(out: ExpositionWriter, fleet: FleetView, siteViews: SiteView[]): void {
+  const sites = siteViews
     .sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0))
     .map((s) => ({ site: s, base: encodeLabels([['site', s.site]]) }));
   const open = new Map<string, Map<string, number>>();
@@ -607,7 +619,7 @@ function writeCollector(out: ExpositionWriter, sources: MetricsSources): void {
 /**
  * Sums every rig into its host (and lists hosts that have no rig), in `rigs` order: floating-point
  * sums depend on it, so it is the page's rig order when per-rig series are on. Yields every
- * `RIGS_PER_STEP` rigs, as the per-rig families do: at 50,000 rigs the walk was ~8 ms of the
+ * `ITEMS_PER_STEP` rigs, as the per-rig families do: at 50,000 rigs the walk was ~8 ms of the
  * ~30 ms the page took before its first pause.
  */
 function* hostEntries(fleet: FleetView, rigs: readonly RigView[]): Generator<void, HostEntry[], void> {
@@ -624,7 +636,7 @@ function* hostEntries(fleet: FleetView, rigs: readonly RigView[]): Generator<voi
   for (const h of fleet.hosts.values()) agg(h.site, h.host);
   let last: HostAgg | undefined;
   for (let i = 0; i < rigs.length; i++) {
-    if (i % RIGS_PER_STEP === RIGS_PER_STEP - 1) yield;
+    if (i % ITEMS_PER_STEP === ITEMS_PER_STEP - 1) yield;
     const r = rigs[i] as RigView;
     // Rigs come host by host in key order: most belong to the previous rig's host (no key to build).
     const a = last !== undefined && last.site === r.site && last.host === r.host ? last : agg(r.site, r.host);
@@ -674,11 +686,11 @@ function* fleetMetricsSteps(
   const { fleet } = sources;
   // Ordering rigs only matters for per-rig lines; aggregates then follow the same order. The list
   // is taken at the start: rigs that arrive during a sliced render wait for the next scrape.
-  const rigs = options.perRig ? labels.rigs(fleet.rigs) : undefined;
+  const rigs = options.perRig ? yield* labels.steps(fleet.rigs) : undefined;
   const hosts = yield* hostEntries(fleet, rigs ? rigs.map((r) => r.view) : [...fleet.rigs.values()]);
   if (rigs) yield* writeRigs(out, rigs, labels);
-  writeHosts(out, hosts, options.nowMs);
-  writeSites(out, fleet);
+  yield* writeHosts(out, hosts, options.nowMs);
+  writeSites(out, fleet, yield* fleet.siteSteps());
   writeCollector(out, sources);
 }
 

@@ -4,7 +4,9 @@
  * does (`writeMetrics` into a kept buffer and label cache: `renderMs`, after one cold scrape whose
  * time is `renderColdMs`), as a string by `renderMetrics` (`renderStringMs`, from scratch each time),
  * then through `createMetricsHandler` on a real node:http server on 127.0.0.1 (plain and gzip, after
- * one cold scrape: `httpColdMs`).
+ * one cold scrape: `httpColdMs`). While a render runs, a chain of `setImmediate` callbacks stands
+ * for the rest of the collector (acks, the live view) and measures the longest wait between two of
+ * its turns: `stallMs`, `stallColdMs`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +24,10 @@ export interface ScrapeRow {
   renderMs: number;
   /** The first render of that buffer and cache (labels encoded, buffer grown). */
   renderColdMs: number;
+  /** Longest the event loop waited for a turn during the timed renders (max over them). */
+  stallMs: number;
+  /** The same during the cold render. */
+  stallColdMs: number;
   /** Median of `renderMetrics()`, which renders from scratch and returns a string. */
   renderStringMs: number;
   bytes: number;
@@ -48,6 +54,27 @@ async function timedGet(port: number, gzip: boolean): Promise<{ ms: number; byte
   return { ms: performance.now() - t0, bytes };
 }
 
+/**
+ * Runs `fn` while a chain of `setImmediate` callbacks takes every turn of the event loop it is
+ * given, and returns the longest gap between two of them: how long other work waited at worst.
+ */
+async function withStallProbe(fn: () => Promise<number>): Promise<{ ms: number; stallMs: number }> {
+  let last = performance.now();
+  let stallMs = 0;
+  let running = true;
+  const turn = () => {
+    const now = performance.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+    if (running) setImmediate(turn);
+  };
+  setImmediate(turn);
+  const ms = await fn();
+  running = false;
+  stallMs = Math.max(stallMs, performance.now() - last);
+  return { ms, stallMs };
+}
+
 export async function benchScrape(rigCounts: number[], runs: number): Promise<ScrapeRow[]> {
   const rows: ScrapeRow[] = [];
   for (const rigs of rigCounts) {
@@ -68,9 +95,14 @@ export async function benchScrape(rigCounts: number[], runs: number): Promise<Sc
         await writeMetrics(out, sources, { perRig, nowMs }, labels);
         return performance.now() - t0;
       };
-      const renderColdMs = await render();
+      const cold = await withStallProbe(render);
       const times: number[] = [];
-      for (let i = 0; i < runs; i++) times.push(await render());
+      let stallMs = 0;
+      for (let i = 0; i < runs; i++) {
+        const warm = await withStallProbe(render);
+        times.push(warm.ms);
+        stallMs = Math.max(stallMs, warm.stallMs);
+      }
       const stringTimes: number[] = [];
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
@@ -102,7 +134,9 @@ export async function benchScrape(rigCounts: number[], runs: number): Promise<Sc
         rigs: realRigs,
         perRig,
         renderMs: median(times),
-        renderColdMs,
+        renderColdMs: cold.ms,
+        stallMs,
+        stallColdMs: cold.stallMs,
         renderStringMs: median(stringTimes),
         bytes: out.length,
         series,
