@@ -2,12 +2,13 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mayPublish, maySubscribe } from '../src/broker/auth.js';
 import { addAgent, parseCredentials, readCredentials, removeAgent, toMosquittoAcl } from '../src/broker/credentials.js';
 import { isLoopback } from '../src/broker/embedded.js';
 import { externalFilters } from '../src/broker/external.js';
-import { ConnectionLimiter, LogThrottle, PacketScanner } from '../src/broker/guards.js';
+import { ConnectionLimiter, guardStream, LogThrottle, PacketScanner } from '../src/broker/guards.js';
 import { hashSecret, verifySecret } from '../src/broker/secret.js';
 
 describe('PacketScanner', () => {
@@ -29,6 +30,44 @@ describe('PacketScanner', () => {
     expect(ok.feed(Buffer.from([0x02]))).toBe('ok'); // 256 + 3 header bytes = 259
     expect(new PacketScanner(200).feed(Buffer.from([0x30, 0x80, 0x02]))).toBe('too_large');
     expect(new PacketScanner(1 << 30).feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))).toBe('malformed');
+  });
+});
+
+describe('guardStream', () => {
+  /** A socket stand-in that records each write call it gets: single writes and gathered ones. */
+  function recordingSocket() {
+    const calls: string[][] = [];
+    const socket = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        calls.push([chunk.toString()]);
+        callback();
+      },
+      writev(chunks, callback) {
+        calls.push(chunks.map(({ chunk }) => (chunk as Buffer).toString()));
+        callback();
+      },
+    });
+    return { socket, calls };
+  }
+
+  it('hands the pieces written while corked to the socket in one call, in order', async () => {
+    const { socket, calls } = recordingSocket();
+    const guarded = guardStream(socket, 1024, () => {});
+    // What mqtt-packet does for each packet: cork for the tick, write the pieces.
+    guarded.cork();
+    const done: string[] = [];
+    for (const piece of ['header', 'topic', 'payload']) guarded.write(Buffer.from(piece), () => done.push(piece));
+    guarded.write(Buffer.from('next-packet'), () => done.push('next-packet'));
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    guarded.uncork();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([['header', 'topic', 'payload', 'next-packet']]);
+    expect(done).toEqual(['header', 'topic', 'payload', 'next-packet']);
+    // An uncorked write still goes through on its own.
+    guarded.write(Buffer.from('alone'));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(calls.at(-1)).toEqual(['alone']);
   });
 });
 
