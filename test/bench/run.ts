@@ -200,8 +200,9 @@ code alone) and the before/after figures on this machine.
    mqtt.js their payloads as Buffers instead of strings cut their GC from 2.3 to 0.6 s per 100-rig
    run, but not their CPU, 43–46 % against 36–47 % in 3 pairs, nor the e2e rate: not adopted). That is 2.7–3.3 cores before the broker, GC, the
    diagnosis and the acks. Reaching it
-   takes a cheaper report encoding (a wire-format change: DESIGN.md makes every payload JSON) or
-   more cores than the load generator and the collector share here.
+   takes a cheaper report encoding (a wire-format change: DESIGN.md makes every payload JSON;
+   finding 32 measures a columnar one) and more cores than the load generator and the collector
+   share here.
 11. **Fixed: a collector that read reports late took it for agents falling silent** (and for their
    clocks drifting). Silence was judged from when the collector read a host's last report, so
    reading late (a connect storm, a backfill, overload) wrote \`unknown\` gaps for hosts still
@@ -517,6 +518,36 @@ code alone) and the before/after figures on this machine.
    sized in advance halved that stall in 3 of 3 runs (99–119 against 191–245 ms) but still met the
    collection; later scrapes reuse the buffer (\`createMetricsHandler\` sizes a new one from the last
    page), so this is once per start.
+31. **Fixed: the embedded broker made a write syscall for every piece of every packet.** A CPU
+   profile of the collector at 1-rig ingest put 14.4 % of its main thread in \`writeBuffer\`.
+   mqtt-packet writes a packet in pieces (header, topic, payload) and corks the stream for the tick
+   to join them, but the stream aedes writes to is the collector's guard (\`guardStream\`, which
+   checks inbound packet sizes), and it had no \`writev\`: on uncork its pieces went to the
+   socket one by one, each waiting for the one before. It now hands them to the socket together.
+   \`strace -c\` on the collector for 4 s of 1-rig ingest: 1,847 \`writev\` and 118 \`write\` calls against
+   39,512 \`write\` calls; in the profile, socket writes 3.5 % of the main thread. End to end this is
+   inside the noise: 7 interleaved pairs of 1-rig ingest, 13.1k against 13.6k samples/s median, and
+   collector CPU per sample the same (8.8 against 8.6 % of a core per 1,000 samples/s), as
+   expected of ~10,000 syscalls a second at a few µs each; the main thread was not what held 1-rig
+   reports (it was ~20 % idle, the 2 cores being shared with the publishers).
+32. **Measured, not adopted: what a columnar report would buy** (for the wire-format decision that
+   finding 10 leaves open; \`test/bench/experiments/columnar-report.ts\`, in process, not part of
+   \`npm run bench\`). The Ingest suite's 100-rig report, its values varied per rig, against the same
+   rigs as columns (one array per field; each list such as temps or fans as per-field arrays per
+   rig) and as columns with the strings every rig shares (sensor and fan names, board ids, the
+   pool URL) sent once. Still JSON, but a new report schema, so a protocol version both sides must
+   speak. Bytes per 100-rig report: 111,996 rows, 47,337 columns, 29,052 names once. Rig samples
+   per second on one core, three rounds each in two runs of 2026-12-07 (the machine's speed moved
+   between runs, the ratios did not): today's \`decode()\` (JSON.parse and ajv) 113–198k; columns
+   with names once, JSON.parse and a type walk of every value, 286–568k: **2.5–2.9×** (500-rig
+   reports 1.7–2.6×: their 140 kB text is above V8's 128 KiB regular-string limit, which the
+   row slicer of finding 22 avoids for rows). The type walk is lighter than the schema check a real
+   version would need, so take the upper ratios as a bound. At 150,000 samples/s decode would take
+   ~0.3 of a core instead of 0.8–1.3, and the store's 0.7–0.8 would remain. Scaling finding 10's
+   shares of the main thread (GC, the broker, the diagnosis and views: ~0.45 of a core at ~50k
+   samples/s) to 150k adds ~1.3 cores (less GC with fewer objects per report, so an upper figure):
+   the collector alone would need ~2–2.4 cores, before the publishers that share this machine. A
+   columnar report is necessary for 150,000 samples/s on 2 cores, not sufficient.
 `;
 
 const fmt = (n: number, digits = 0) =>
