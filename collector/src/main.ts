@@ -160,6 +160,15 @@ export class Collector {
     this.log.info({ http_port: this.http.port, broker: this.transport.health() }, 'Collector started');
   }
 
+  /**
+   * Re-reads what may change without a restart (SIGHUP): the embedded broker's credentials file,
+   * so that an agent removed with `remove-agent` is dropped when `watch_credentials` is off or the
+   * file watch failed. Other config keys need a restart.
+   */
+  async reload(): Promise<void> {
+    await this.transport.reload();
+  }
+
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;

@@ -153,7 +153,7 @@ export class BrokerAuth {
     const name = basename(file);
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      // The directory, not the file: `agent add` replaces the file by rename, which a file watch misses.
+      // The directory, not the file: `add-agent` replaces the file by rename, which a file watch misses.
       this.watcher = watch(dir, (_event, changed) => {
         if (changed !== null && changed !== name) return;
         if (this.debounce) clearTimeout(this.debounce);
@@ -193,7 +193,7 @@ export class BrokerAuth {
     if (!read.exists && initial && !this.options.allowAnonymous) {
       log.warn(
         { event: 'credentials_missing', file },
-        'No credentials file yet: no agent can connect until `hashwatch-collector agent add` creates one',
+        'No credentials file yet: no agent can connect until `hashwatch-collector add-agent` creates one',
       );
     }
     const next = new Map(read.agents.map((a) => [a.username, a]));

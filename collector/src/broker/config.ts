@@ -46,7 +46,7 @@ export const EmbeddedBrokerConfig = Type.Object(
     /** Port of the plain MQTT listener (0 = any free port, for tests). */
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
     /**
-     * YAML file of agent credentials (`hashwatch-collector agent add` writes it). Empty =
+     * YAML file of agent credentials (`hashwatch-collector add-agent` and `remove-agent` write it). Empty =
      * `<data_dir>/credentials.yaml`. Reloaded when it changes (and on SIGHUP via `reload()`).
      */
     credentials_file: Type.String({ default: '' }),

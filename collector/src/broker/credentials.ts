@@ -29,7 +29,7 @@ export interface CredentialsFile {
 }
 
 const HEADER =
-  '# hashwatch agent credentials: written by `hashwatch-collector agent add|remove`.\n' +
+  '# hashwatch agent credentials: written by `hashwatch-collector add-agent` and `remove-agent`.\n' +
   '# secret_hash is scrypt (N$r$p$salt$hash); the password itself is never stored.\n';
 
 /** Default username of an agent: `.` cannot appear in site or host names, so it cannot collide. */
@@ -64,7 +64,7 @@ export function parseCredentials(text: string, source: string): CredentialsFile 
     } else if (typeof e.host !== 'string' || !isValidName(e.host)) {
       problems.push(`${at}.host must be a valid host name ([a-z0-9][a-z0-9_-]{0,62})`);
     } else if (typeof e.secret_hash !== 'string' || parseSecretHash(e.secret_hash) === undefined) {
-      problems.push(`${at}.secret_hash is not a scrypt hash written by \`agent add\``);
+      problems.push(`${at}.secret_hash is not a scrypt hash written by \`add-agent\``);
     } else if (seen.has(e.username)) {
       problems.push(`${at}.username ${JSON.stringify(e.username)} appears twice; both entries are ignored`);
       const dup = agents.findIndex((a) => a.username === e.username);

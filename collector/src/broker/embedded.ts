@@ -116,7 +116,7 @@ export class EmbeddedBroker implements Transport {
       const open = binds.filter((h) => !isLoopback(h));
       if (open.length > 0) {
         throw new BrokerStartError(
-          `broker.embedded.allow_anonymous is true but the broker would listen on ${open.join(', ')}: anonymous access is only allowed on loopback (127.0.0.1). Set allow_anonymous: false and add agents with \`hashwatch-collector agent add\`, or bind to 127.0.0.1`,
+          `broker.embedded.allow_anonymous is true but the broker would listen on ${open.join(', ')}: anonymous access is only allowed on loopback (127.0.0.1). Set allow_anonymous: false and add agents with \`hashwatch-collector add-agent\`, or bind to 127.0.0.1`,
         );
       }
     }

@@ -253,6 +253,9 @@ export class ExternalBroker implements Transport {
     }
   }
 
+  /** Nothing to re-read: the external broker holds the agents' credentials (see Transport.reload). */
+  async reload(): Promise<void> {}
+
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {

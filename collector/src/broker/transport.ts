@@ -45,4 +45,9 @@ export interface Transport {
   stop(): Promise<void>;
   publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void>;
   health(): TransportHealth;
+  /**
+   * Re-reads what may change without a restart (the collector's SIGHUP). Embedded: the credentials
+   * file, dropping removed agents. External: nothing, the broker holds the credentials.
+   */
+  reload(): Promise<void>;
 }

@@ -73,6 +73,9 @@ export class AedesTestTransport implements Transport {
     return { up: this.broker !== undefined, mode: 'embedded' };
   }
 
+  /** No credentials to re-read: this test broker lets anyone in. */
+  async reload(): Promise<void> {}
+
   /** An agent-shaped client: QoS 1, subscribed to its ack and cmd topics. */
   async agent(site: string, host: string): Promise<{ client: MqttClient; messages: AgentMessage[] }> {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${this.port}`, {
