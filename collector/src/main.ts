@@ -201,6 +201,7 @@ export class Collector {
             skewedTotal: s.skewed,
             batchesTotal: s.batches,
             commitFailuresTotal: Object.values(s.commitFailures).reduce((a, b) => a + b, 0),
+            commitLatency: s.commitLatency,
           };
         },
         broker: () => {
@@ -213,7 +214,16 @@ export class Collector {
             ...(t instanceof EmbeddedBroker ? { refusedTotalByReason: t.stats().refusals } : {}),
           };
         },
-        store: () => ({ up: this.store.health().ok }),
+        store: () => {
+          // Up = open and the last commit did not fail. Commits run on the writer thread, so a
+          // probe of the main connection would not see a full disk; the ingest's last commit does.
+          const s = this.ingest.stats();
+          return {
+            up: this.store.isOpen && !s.lastCommitFailed,
+            sizeBytes: this.store.sizeBytes(),
+            ...(s.lastCommitMs !== null ? { lastCommitMs: s.lastCommitMs } : {}),
+          };
+        },
         diagnosis: () => ({ behind: this.diagnosis.stats().behind }),
         runtime: createRuntimeRegistry(),
       };

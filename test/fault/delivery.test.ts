@@ -17,6 +17,7 @@ import { type Mosquitto, startMosquitto } from '../../collector/test/helpers/mos
 import { cleanupAll, sleep, tempDir, waitFor } from '../helpers/proc.js';
 import { prng } from '../helpers/proxy.js';
 import { readStore, Stack, type Tally, tally } from '../helpers/stack.js';
+import { scrape } from '../security/metrics.js';
 import { flush, record } from './results.js';
 import { fillSpool } from './spool-fill.js';
 
@@ -529,8 +530,11 @@ describe.concurrent('faults between agent and collector', () => {
           await sleep(4000);
           const spooledWhileFull = stack.ledger.sample();
           expect(stack.collector.proc.alive).toBe(true);
+          // What Grafana and the HashwatchStoreDown alert see: the store is down while commits fail.
+          const whileFull = await scrape(stack.collector);
           rmSync(join(storeMount, 'filler'));
           const t2 = await stack.drained(90_000);
+          const recovered = await scrape(stack.collector);
           const t = {
             produced: t2.produced,
             stored: t2.stored,
@@ -546,6 +550,14 @@ describe.concurrent('faults between agent and collector', () => {
           );
           expect(failLine.code).toBe('HW_ERR_STORE_FULL');
           expect(spooledWhileFull).toBeGreaterThan(0);
+          expect(whileFull.get('hashwatch_store_up')).toBe(0);
+          expect(whileFull.get('hashwatch_ingest_commit_failures_total')).toBeGreaterThan(0);
+          expect(recovered.get('hashwatch_store_up')).toBe(1);
+          expect(recovered.get('hashwatch_store_size_bytes')).toBeGreaterThan(0);
+          expect(recovered.get('hashwatch_store_last_commit_timestamp_seconds')).toBeGreaterThan(
+            Date.now() / 1000 - 60,
+          );
+          expect(recovered.get('hashwatch_ingest_commit_duration_seconds_count')).toBeGreaterThan(0);
         } finally {
           await stack.stop();
           unmount(agentMount);

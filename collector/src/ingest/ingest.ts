@@ -21,6 +21,8 @@ import {
 } from '@hashwatch/protocol';
 import type { Logger } from 'pino';
 import type { InboundMessage, PublishOptions } from '../broker/transport.js';
+import type { HistogramSnapshot } from '../metrics/exposition.js';
+import { LatencyHistogram } from '../metrics/histogram.js';
 import { type StoreError, toStoreError } from '../store/errors.js';
 import type { PendingReport, Store } from '../store/store.js';
 import { LruSet } from './lru.js';
@@ -73,6 +75,12 @@ export interface IngestStats {
   batches: number;
   commitFailures: Record<string, number>;
   commitLatencyMs: { last: number; max: number; sum: number; count: number };
+  /** The same commit durations as a histogram (`hashwatch_ingest_commit_duration_seconds`). */
+  commitLatency: HistogramSnapshot;
+  /** Collector wall clock of the last successful commit (Unix ms); null before the first. */
+  lastCommitMs: number | null;
+  /** The last commit attempted failed (disk full, I/O error): nothing is being acked. */
+  lastCommitFailed: boolean;
   acksPublished: number;
   ackPublishFailures: number;
   resendsSent: number;
@@ -123,7 +131,8 @@ export class Ingest {
   private readonly committedListeners: Array<(reports: CommittedReport[]) => void> = [];
   private readonly birthListeners: Array<(site: string, host: string, birth: Birth) => void> = [];
   private readonly presenceListeners: Array<(change: PresenceChange) => void> = [];
-  private readonly counters: Omit<IngestStats, 'pendingReports'> = {
+  private readonly commitLatency = new LatencyHistogram();
+  private readonly counters: Omit<IngestStats, 'pendingReports' | 'commitLatency'> = {
     reportsAccepted: 0,
     reportsStored: 0,
     samplesStored: 0,
@@ -133,6 +142,8 @@ export class Ingest {
     batches: 0,
     commitFailures: {},
     commitLatencyMs: { last: 0, max: 0, sum: 0, count: 0 },
+    lastCommitMs: null,
+    lastCommitFailed: false,
     acksPublished: 0,
     ackPublishFailures: 0,
     resendsSent: 0,
@@ -186,6 +197,7 @@ export class Ingest {
       rejected: { ...this.counters.rejected },
       commitFailures: { ...this.counters.commitFailures },
       commitLatencyMs: { ...this.counters.commitLatencyMs },
+      commitLatency: this.commitLatency.snapshot(),
       pendingReports: this.batch.length,
     };
   }
@@ -444,6 +456,9 @@ export class Ingest {
         lat.max = Math.max(lat.max, ms);
         lat.sum += ms;
         lat.count++;
+        this.commitLatency.observe(ms / 1000);
+        this.counters.lastCommitMs = this.now();
+        this.counters.lastCommitFailed = false;
         this.counters.batches++;
         this.counters.samplesStored += result.samplesWritten;
         result.outcomes.forEach((outcome, n) => {
@@ -463,6 +478,7 @@ export class Ingest {
         });
       } catch (err) {
         committedOk = false;
+        this.counters.lastCommitFailed = true;
         const e = toStoreError(err, 'committing reports');
         this.countFailure(e);
         this.logCommitFailure(e, toStore.length);

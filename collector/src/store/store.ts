@@ -305,6 +305,22 @@ export class Store {
     return this.conn !== undefined;
   }
 
+  /**
+   * Bytes of the database file and its WAL (`hashwatch_store_size_bytes`), from two stats; files
+   * that are not there count 0 (an in-memory database is 0).
+   */
+  sizeBytes(): number {
+    let bytes = 0;
+    for (const file of [this.options.path, `${this.options.path}-wal`]) {
+      try {
+        bytes += fs.statSync(file).size;
+      } catch {
+        // not created yet, or ':memory:'
+      }
+    }
+    return bytes;
+  }
+
   /** The open connection, for queries and retention in this package. */
   get db(): Database.Database {
     if (!this.conn) throw new StoreError('HW_ERR_STORE_CLOSED', this.options.path);
