@@ -17,7 +17,7 @@ import {
   type Report,
   type RigSample,
 } from '@hashwatch/protocol';
-import { type AgentConfig, clientIdOf } from './config.js';
+import { type AgentConfig, brokerUsername, clientIdOf } from './config.js';
 import type { Logger } from './log.js';
 import type { AgentMetricsStats } from './metrics-server.js';
 import { type PollRoundOptions, type PollRoundResult, pollRound } from './poller.js';
@@ -140,7 +140,7 @@ export class Agent {
       bootId: this.bootId,
       clientId: clientIdOf(c),
       url: c.broker.url,
-      username: c.broker.username !== '' ? c.broker.username : c.broker.token !== '' ? clientIdOf(c) : undefined,
+      username: brokerUsername(c),
       password: c.broker.token !== '' ? c.broker.token : c.broker.password !== '' ? c.broker.password : undefined,
       tls: { ...tls, rejectUnauthorized: c.broker.tls.reject_unauthorized },
       keepaliveS: c.broker.keepalive_s,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@hashwatch/protocol';
 import { describe, expect, it } from 'vitest';
-import { clientIdOf, defaultHostName, loadConfig, parseConfig } from './config.js';
+import { brokerUsername, clientIdOf, defaultHostName, loadConfig, parseConfig } from './config.js';
 
 function problems(fn: () => unknown): string[] {
   try {
@@ -31,6 +31,14 @@ describe('agent config', () => {
     expect(c.log.level).toBe('info');
     expect(c.rigs).toEqual([]);
     expect(clientIdOf({ ...c, site: 'farm-a', host: 'h1' })).toBe('hashwatch-agent-farm-a-h1');
+  });
+
+  it("logs in with a token as the collector's add-agent user, unless a username is set", () => {
+    const c = parseConfig({ site: 'farm-a', host: 'h1' }, 'agent.yaml');
+    expect(brokerUsername(c)).toBeUndefined();
+    const withToken = { ...c, broker: { ...c.broker, token: 'secret' } };
+    expect(brokerUsername(withToken)).toBe('farm-a.h1');
+    expect(brokerUsername({ ...withToken, broker: { ...withToken.broker, username: 'custom' } })).toBe('custom');
   });
 
   it('applies HASHWATCH_AGENT_ environment overrides over the file', () => {

@@ -33,11 +33,14 @@ export const BrokerConfig = Type.Object(
   {
     /** Broker URL: `mqtt://host:1883` or `mqtts://host:8883` (TLS). */
     url: Type.String({ minLength: 1, default: 'mqtt://127.0.0.1:1883' }),
-    /** MQTT username; empty = none (or the client id when `token` is set). */
+    /** MQTT username; empty = none (or `{site}.{host}`, the collector's `add-agent` user, when `token` is set). */
     username: Type.String({ default: '' }),
     /** MQTT password; empty = none. Prefer HASHWATCH_AGENT_BROKER__PASSWORD over the file. */
     password: Type.String({ default: '' }),
-    /** Per-agent token issued by the collector; sent as the MQTT password when set. */
+    /**
+     * The password `hashwatch-collector add-agent` printed for this agent; sent as the MQTT password,
+     * with `{site}.{host}` as the username unless `username` is set.
+     */
     token: Type.String({ default: '' }),
     /** MQTT client id; empty = `hashwatch-agent-{site}-{host}`. Must be stable: the session is kept. */
     client_id: Type.String({ maxLength: 128, default: '' }),
@@ -224,6 +227,15 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
     throw new ConfigError(path, [`not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
   }
   return parseConfig(raw, path, env);
+}
+
+/**
+ * The MQTT username: configured; or, with only a `token`, `{site}.{host}`, the user the collector's
+ * `add-agent` creates (its embedded broker binds that user to this site and host); else none.
+ */
+export function brokerUsername(config: AgentConfig): string | undefined {
+  if (config.broker.username !== '') return config.broker.username;
+  return config.broker.token !== '' ? `${config.site}.${config.host}` : undefined;
 }
 
 /** The MQTT client id: configured, or derived from site and host so the broker keeps the session. */
