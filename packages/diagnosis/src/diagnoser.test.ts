@@ -173,6 +173,159 @@ describe('Diagnoser silence and relabelling', () => {
     }
   });
 
+  /**
+   * An uplink outage over slots 5..19 during which the agent restarted (unless `newBoot` is false):
+   * the return's first live report comes at slot 20, then the spool replays this boot's backlog
+   * (the `cover` slots from 12 on) and then the old boot's (the rest), oldest first. Spooled
+   * reports say the uplink was down; `rebooted`: the rigs' uptime says they rebooted in the gap.
+   */
+  function outageAcrossBoot(opts: {
+    newBoot?: boolean;
+    cover: number[];
+    rebooted?: boolean;
+    config?: ConstructorParameters<typeof Diagnoser>[0];
+    restartCollector?: (d: Diagnoser) => Diagnoser;
+  }) {
+    let d = new Diagnoser(opts.config);
+    const store = new MemoryStore();
+    const take = (o: Outcome) => {
+      store.apply(o);
+      return o;
+    };
+    take(d.observeBirth('s', 'h', birth(), T0 - 1000));
+    for (let k = 0; k < 5; k++) take(d.observeReport('s', 'h', round(k), T0 + k * I));
+    for (let k = 5; k < 20; k++) take(d.tick(T0 + k * I + I / 2));
+    const newBoot = opts.newBoot ?? true;
+    const boot = newBoot ? 'boot-bbbbbbbb' : 'boot-aaaaaaaa';
+    take(d.observeBirth('s', 'h', birth(4, { boot, conn: newBoot ? 1 : 2, uptimeS: 90_000 }), T0 + 20 * I));
+    const uptime = { uptime_s: opts.rebooted ? 50 : 200_000 };
+    const live = round(20, 4, { r1: uptime, r2: uptime, r3: uptime, r4: uptime });
+    live.boot_id = boot;
+    const back = take(d.observeReport('s', 'h', live, T0 + 20 * I + 200));
+    if (opts.restartCollector) d = opts.restartCollector(d);
+    const spooled = (k: number) => {
+      const rep = round(k, 4, allDead, down, true);
+      rep.boot_id = k >= 12 ? boot : 'boot-aaaaaaaa';
+      return rep;
+    };
+    const order = [...opts.cover.filter((k) => k >= 12), ...opts.cover.filter((k) => k < 12)];
+    const replay = order.map((k, i) => take(d.observeReport('s', 'h', spooled(k), T0 + 20 * I + 1000 + i)));
+    for (let k = 21; k < 24; k++) take(d.observeReport('s', 'h', round(k), T0 + k * I + 200));
+    const again = take(d.observeReport('s', 'h', spooled(opts.cover[0] ?? 5), T0 + 24 * I));
+    return { d, store, back, replay, again };
+  }
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  const rigIncidents = (store: MemoryStore, rig: string) =>
+    [...store.incidents.values()]
+      .filter((i) => i.scope === 'rig' && i.rig === rig)
+      .map((i) => `${i.cause} ${Math.round((i.startMs - T0) / I)}..${Math.round(((i.endMs ?? 0) - T0) / I)}`);
+
+  it('lets spooled reports that arrive after an across-boot relabel replace the guessed rows', () => {
+    // Both boots' spools cover the outage but slots 12 and 13 (the agent was restarting).
+    const cover = [...range(5, 12), ...range(14, 20)];
+    const { store, back, replay, again } = outageAcrossBoot({ cover });
+    // The first live report guessed the gap from uptime: the rigs ran through it.
+    expect(back.rows.filter((r) => r.rig === 'r1' && r.ts < T0 + 20 * I).map((r) => r.state)).toEqual(
+      Array(15).fill('ok'),
+    );
+    // A spooled report retracts the guessed row of its slot and writes its evidence there, through
+    // the backfill's hysteresis: the first is held until the second confirms both.
+    expect(replay[0]?.retractions).toEqual([]);
+    expect(replay[1]?.retractions.filter((x) => x.rig === 'r1')).toEqual([
+      { site: 's', host: 'h', rig: 'r1', fromMs: T0 + 14 * I, toMs: T0 + 14 * I + 1 },
+      { site: 's', host: 'h', rig: 'r1', fromMs: T0 + 15 * I, toMs: T0 + 15 * I + 1 },
+    ]);
+    const rows = replay.flatMap((o) => o.rows.filter((r) => r.rig === 'r1'));
+    expect(rows.map((r) => (r.ts - T0) / I).sort((a, b) => a - b)).toEqual(cover);
+    expect(rows.every((r) => r.state === 'connectivity_loss' && r.deficit_hashes > 0)).toBe(true);
+    const retracted = replay.flatMap((o) => o.retractions.filter((x) => x.rig === 'r1').map((x) => x.fromMs));
+    expect(new Set(retracted)).toEqual(new Set(cover.map((k) => T0 + k * I)));
+    // Slots no spooled report covered keep the guess; the rest is the evidence.
+    const gap = labels(store, 'r1').slice(5, 20);
+    expect(gap).toEqual(range(5, 20).map((k) => (k === 12 || k === 13 ? 'ok' : 'connectivity_loss')));
+    // The voided gap incidents come back with the evidenced cause and deficit.
+    const relabels = replay.flatMap((o) => o.incidents).filter((u) => u.action === 'relabel');
+    expect(relabels.find((u) => u.incident.scope === 'rig' && u.incident.rig === 'r1')?.incident.cause).toBe(
+      'connectivity_loss',
+    );
+    expect(rigIncidents(store, 'r1')).toEqual(['connectivity_loss 5..20']);
+    const siteInc = [...store.incidents.values()].filter((i) => i.scope === 'site');
+    expect(siteInc.map((i) => i.cause)).toEqual(['connectivity_loss']);
+    const cutDeficit = store
+      .all()
+      .filter((r) => r.state === 'connectivity_loss')
+      .reduce((a, r) => a + r.deficit_hashes, 0);
+    expect(siteInc[0]?.deficitHashes).toBeCloseTo(cutDeficit, 0);
+    expect(store.unexplained()).toEqual([]);
+    // A duplicate delivery of a replaced slot changes nothing.
+    expect(again.rows).toEqual([]);
+    expect(again.retractions).toEqual([]);
+  });
+
+  it('ends an across-boot outage the spool fully covers as it ends one without a restart', () => {
+    const cover = range(5, 20);
+    const plain = outageAcrossBoot({ newBoot: false, cover });
+    const restarted = outageAcrossBoot({ cover });
+    expect(restarted.store.all()).toEqual(plain.store.all());
+    const shape = (store: MemoryStore) =>
+      [...store.incidents.values()].map(({ evidence: _e, ...i }) => ({
+        ...i,
+        deficitHashes: Math.round(i.deficitHashes),
+      }));
+    expect(shape(restarted.store)).toEqual(shape(plain.store));
+  });
+
+  it('keeps the uptime guess where the spool is silent: rigs rebooted in the gap stay power loss', () => {
+    // The host lost power at slot 9: the spool holds the cut's first slots only.
+    const { store } = outageAcrossBoot({ cover: range(5, 9), rebooted: true });
+    const gap = labels(store, 'r1').slice(5, 20);
+    expect(gap).toEqual(range(5, 20).map((k) => (k < 9 ? 'connectivity_loss' : 'power_loss')));
+    expect(rigIncidents(store, 'r1')).toEqual(['power_loss 5..20']);
+    expect(store.unexplained()).toEqual([]);
+  });
+
+  it('keeps the guessed slots across a collector restart, bounded by max_gap_slots', () => {
+    const cover = [...range(5, 12), ...range(14, 20)];
+    const plain = outageAcrossBoot({ cover });
+    const viaJson = outageAcrossBoot({
+      cover,
+      restartCollector: (d) => {
+        const next = new Diagnoser();
+        next.importState(JSON.parse(d.exportStateJson()));
+        return next;
+      },
+    });
+    const viaPieces = outageAcrossBoot({
+      cover,
+      restartCollector: (d) => {
+        const next = new Diagnoser();
+        next.importState(JSON.parse([...d.exportStateJsonPieces(1)].join('')));
+        return next;
+      },
+    });
+    for (const r of [viaJson, viaPieces]) {
+      expect(r.store.all()).toEqual(plain.store.all());
+      expect([...r.store.incidents.values()]).toEqual([...plain.store.incidents.values()]);
+    }
+    // A state saved before guessed slots were remembered still imports (the guess then stays).
+    const old = outageAcrossBoot({
+      cover,
+      restartCollector: (d) => {
+        const state = d.exportState();
+        for (const r of state.rigs) delete (r as { guessedSlots?: unknown }).guessedSlots;
+        const next = new Diagnoser();
+        next.importState(state);
+        return next;
+      },
+    });
+    expect(new Set(labels(old.store, 'r1').slice(5, 20))).toEqual(new Set(['ok']));
+    // Only the newest `max_gap_slots` slots are remembered, as for the unknown slots of a gap.
+    const bounded = outageAcrossBoot({ cover: [], config: { max_gap_slots: 10 } });
+    for (const r of bounded.d.exportState().rigs) {
+      expect(r.guessedSlots.map((g) => (g.ts - T0) / I)).toEqual(range(10, 20));
+    }
+  });
+
   it('ignores a stale Last Will from an earlier connection', () => {
     const { d, take } = harness();
     take(d.observeBirth('s', 'h', birth(4, { conn: 2 }), T0));

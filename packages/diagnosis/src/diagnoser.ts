@@ -27,6 +27,18 @@ interface Slot {
   powerW: number | null;
 }
 
+/**
+ * A gap slot a return with a new boot labelled from the rig's uptime: a guess, not evidence. What
+ * the guessed row put on its label (`deficit`, `energy`) is kept so the spooled report that covers
+ * the slot later can take it back out of the gap's tally when its evidence replaces the row.
+ */
+interface GuessedSlot {
+  ts: number;
+  state: State;
+  deficit: number;
+  energy: number;
+}
+
 interface RigMem {
   site: string;
   host: string;
@@ -48,10 +60,21 @@ interface RigMem {
   incidentId: string | null;
   /** Unknown slots of the current silence gap not yet relabelled, and the relabels so far. */
   gapSlots: number[];
+  /**
+   * Slots of the current gap relabelled from uptime across a new boot, still open to the spool: the
+   * agent's spool survives its restart and replays after the first live report, and its evidence
+   * replaces the guess. At most `max_gap_slots`, like `gapSlots`.
+   */
+  guessedSlots: GuessedSlot[];
   gapTally: Partial<Record<State, { n: number; deficit: number; energy: number }>>;
   gapIncidentId: string | null;
   /** Hysteresis track of the backfill: the label so far and the slots awaiting confirmation. */
-  hist: { state: State; pendingState: State | null; pending: { slotTs: number; slot: Slot }[] };
+  hist: {
+    state: State;
+    pendingState: State | null;
+    /** `guess`: the slot's row is a guess from uptime rather than `unknown`. */
+    pending: { slotTs: number; slot: Slot; guess?: GuessedSlot }[];
+  };
 }
 
 interface HostMem {
@@ -426,6 +449,8 @@ export class Diagnoser {
     this.sites = new Map(copy.sites.map((s) => [s.site, s]));
     this.hosts = new Map(copy.hosts.map((h) => [hostKey(h.site, h.host), h]));
     this.rigs = new Map(copy.rigs.map((r) => [rigKey(r.site, r.host, r.rig), r]));
+    // A state saved before guessed slots were remembered has none.
+    for (const r of this.rigs.values()) r.guessedSlots ??= [];
     this.rigsGen++;
     this.incidents = new Map(copy.incidents.map((i) => [i.id, i]));
     this.incidentRigs = new WeakMap();
@@ -498,6 +523,7 @@ export class Diagnoser {
         poolTrouble: false,
         incidentId: null,
         gapSlots: [],
+        guessedSlots: [],
         gapTally: {},
         gapIncidentId: null,
         hist: { state: 'ok', pendingState: null, pending: [] },
@@ -835,6 +861,7 @@ export class Diagnoser {
     if (r.pending) for (const p of r.pending.slots) this.emitFinal(r, p, r.state);
     r.pending = null;
     r.gapSlots = [];
+    r.guessedSlots = [];
     r.gapTally = {};
     r.hist = { state: r.state === 'unknown' ? 'ok' : r.state, pendingState: null, pending: [] };
     r.cursorMs ??= sinceMs;
@@ -902,10 +929,18 @@ export class Diagnoser {
     }
   }
 
-  /** Replaces one unknown slot with a relabelled row and tallies it for the incident relabel. */
-  private relabelSlot(r: RigMem, h: HostMem, slotTs: number, s: Slot, state: State): void {
-    const old: Slot = { ts: slotTs, durationMs: h.intervalMs, expectedHs: s.expectedHs, hashrateHs: 0, powerW: null };
-    const before = this.row(r, old, 'unknown');
+  /**
+   * Replaces one unknown slot (or, with `guess`, the row guessed for it from uptime) with a relabelled
+   * row and tallies it for the incident relabel.
+   */
+  private relabelSlot(
+    r: RigMem,
+    h: HostMem,
+    slotTs: number,
+    s: Slot,
+    state: State,
+    guess?: GuessedSlot,
+  ): AccountingRow {
     this.out.retractions.push({ site: r.site, host: r.host, rig: r.rig, fromMs: slotTs, toMs: slotTs + 1 });
     // In the slot's place, not at the report's own ts: a report stamped a little before its slot
     // would put the row before the gap incident's start (and over the last row before the gap).
@@ -916,14 +951,30 @@ export class Diagnoser {
     t.deficit += row.deficit_hashes;
     t.energy += row.energy_j ?? 0;
     r.gapTally[state] = t;
+    if (guess) {
+      // The guess leaves the tally: the gap's incidents follow the evidence.
+      const g = r.gapTally[guess.state];
+      if (g) {
+        g.n -= 1;
+        g.deficit -= guess.deficit;
+        g.energy -= guess.energy;
+        if (g.n <= 0) delete r.gapTally[guess.state];
+      }
+      return row;
+    }
+    const old: Slot = { ts: slotTs, durationMs: h.intervalMs, expectedHs: s.expectedHs, hashrateHs: 0, powerW: null };
     const u = r.gapTally.unknown ?? { n: 0, deficit: 0, energy: 0 };
-    u.deficit -= before.deficit_hashes;
+    u.deficit -= this.row(r, old, 'unknown').deficit_hashes;
     r.gapTally.unknown = u;
+    return row;
   }
 
   /**
-   * The agent came back with a new boot: nothing will backfill the slots it did not record. The
-   * rig's own uptime decides: rebooted inside the gap → power loss; ran through it → it hashed.
+   * The agent came back with a new boot. The rig's own uptime labels what no spool has covered yet:
+   * rebooted inside the gap → power loss; ran through it → it hashed. A guess, kept open: the spool
+   * survives the restart and replays after this live report (this boot's backlog first, then the
+   * older boots'), and a spooled report that covers a guessed slot replaces its row (`historical`).
+   * Slots no spool ever covers (the host was off, the agent down) keep the guess.
    */
   private relabelAcrossBoot(h: HostMem, report: Report, ts: number): void {
     const why = new Map<RigMem, Evidence>();
@@ -942,7 +993,10 @@ export class Diagnoser {
           hashrateHs: off ? 0 : exp,
           powerW: off ? 0 : null,
         };
-        this.relabelSlot(r, h, slotTs, s, off ? 'power_loss' : 'ok');
+        const state: State = off ? 'power_loss' : 'ok';
+        const row = this.relabelSlot(r, h, slotTs, s, state);
+        r.guessedSlots.push({ ts: slotTs, state, deficit: row.deficit_hashes, energy: row.energy_j ?? 0 });
+        if (r.guessedSlots.length > this.config.max_gap_slots) r.guessedSlots.shift();
       }
       r.gapSlots = [];
       // On the gap's incident, not the rig: the rig's evidence is the live sample's, read just before.
@@ -988,8 +1042,10 @@ export class Diagnoser {
       const r = mems[i];
       if (!r) continue;
       const idx = r.gapSlots.findIndex((x) => Math.abs(x - ts) < report.interval_ms / 2);
+      // A slot labelled from uptime across a new boot: the spool's evidence replaces the guess.
+      const guessed = idx < 0 ? r.guessedSlots.findIndex((g) => Math.abs(g.ts - ts) < report.interval_ms / 2) : -1;
       const ahead = !h.silent && (r.cursorMs === null || ts >= r.cursorMs - report.interval_ms / 2);
-      if (idx < 0 && !ahead) continue; // already covered: a duplicate delivery
+      if (idx < 0 && guessed < 0 && !ahead) continue; // already covered: a duplicate delivery
       const v = classifySample(sample, report.ts, uplink, this.expectation(r), this.neighbours(r, ctx), this.config);
       const s: Slot = {
         ts,
@@ -1003,6 +1059,10 @@ export class Diagnoser {
         r.gapSlots.splice(idx, 1);
         this.backfill(r, h, slotTs, s, v.state);
         relabelled = true;
+      } else if (guessed >= 0) {
+        const [guess] = r.guessedSlots.splice(guessed, 1);
+        if (guess) this.backfill(r, h, guess.ts, s, v.state, guess);
+        relabelled = true;
       } else {
         this.setReach(r, sample, report.ts);
         this.learn(r, v);
@@ -1014,28 +1074,34 @@ export class Diagnoser {
     if (relabelled) this.relabelGapIncidents(h);
   }
 
-  /** The backfill's own hysteresis, so one noisy spooled sample does not relabel a slot either. */
-  private backfill(r: RigMem, h: HostMem, slotTs: number, s: Slot, state: State): void {
+  /**
+   * The backfill's own hysteresis, so one noisy spooled sample does not relabel a slot either.
+   * `guess`: the slot's row is a guess from uptime (see `relabelAcrossBoot`), not `unknown`.
+   */
+  private backfill(r: RigMem, h: HostMem, slotTs: number, s: Slot, state: State, guess?: GuessedSlot): void {
     const t = r.hist;
     const flush = (label: State) => {
-      for (const p of t.pending) this.relabelSlot(r, h, p.slotTs, p.slot, label);
+      for (const p of t.pending) this.relabelSlot(r, h, p.slotTs, p.slot, label, p.guess);
       t.pending = [];
       t.pendingState = null;
     };
     if (state === t.state) {
       flush(t.state);
-      this.relabelSlot(r, h, slotTs, s, state);
+      this.relabelSlot(r, h, slotTs, s, state, guess);
     } else {
       if (t.pendingState !== state) flush(t.state);
       t.pendingState = state;
-      t.pending.push({ slotTs, slot: s });
+      t.pending.push(guess ? { slotTs, slot: s, guess } : { slotTs, slot: s });
       if (t.pending.length >= this.confirmFor(state)) {
         t.state = state;
         flush(state);
       }
     }
-    // The gap is covered: what is still pending is labelled by the live state it led into.
-    if (r.gapSlots.length === 0 && t.pending.length > 0) flush(t.pendingState === r.state ? r.state : t.state);
+    // The gap is covered: what is still pending is labelled by the live state it led into. (While
+    // guessed slots remain, more of the spool may come: a slot a spool never covers keeps its
+    // guess, and so does a pending one.)
+    if (r.gapSlots.length === 0 && r.guessedSlots.length === 0 && t.pending.length > 0)
+      flush(t.pendingState === r.state ? r.state : t.state);
   }
 
   private relabelGapIncidents(h: HostMem, rigEvidence?: ReadonlyMap<RigMem, Evidence>): void {

@@ -71,3 +71,41 @@ describe('scenario generator: work drain and idle draw', () => {
     expect(during.every(({ s }) => (s.power_w ?? 0) > 0.5 * 3250)).toBe(true);
   });
 });
+
+describe('scenario generator: an agent restart hidden in an uplink cut', () => {
+  it('sends nothing during the cut, returns with the new boot, and replays this boot then the old one', () => {
+    const spec = load('uplink-cut-agent-restart');
+    const gen = generate(spec);
+    const [cut, crash] = spec.events;
+    if (!cut || !crash) throw new Error('two events expected');
+    const cutStart = gen.t0 + cut.at_min * 60_000;
+    const cutEnd = cutStart + (cut.for_min ?? 0) * 60_000;
+    const host2 = gen.deliveries.filter((d) => d.kind !== 'tick' && d.host === 'host-2');
+    // Only the cut's Will (old boot) gets out while the uplink is down.
+    const during = host2.filter((d) => d.atMs >= cutStart && d.atMs < cutEnd);
+    expect(during.map((d) => d.kind)).toEqual(['presence']);
+    expect(during[0]?.kind === 'presence' && during[0].presence.boot_id).toBe('boot-host-2-0001');
+    const births = host2.filter((d) => d.kind === 'birth' && d.atMs >= cutEnd);
+    expect(births.map((d) => d.kind === 'birth' && d.birth.boot_id)).toEqual(['boot-host-2-0002']);
+    // After the return: the first live report, then the spool, this boot's reports first.
+    const reports = host2.flatMap((d) => (d.kind === 'report' && d.atMs >= cutEnd ? [d.report] : []));
+    const firstLive = reports.findIndex((r) => !r.historical);
+    expect(firstLive).toBe(0);
+    const spooled = reports.filter((r) => r.historical);
+    const boots = spooled.map((r) => r.boot_id);
+    const newBoot = boots.filter((b) => b === 'boot-host-2-0002').length;
+    expect(newBoot).toBeGreaterThan(0);
+    expect(boots).toEqual([
+      ...Array(newBoot).fill('boot-host-2-0002'),
+      ...Array(boots.length - newBoot).fill('boot-host-2-0001'),
+    ]);
+    expect(boots.length - newBoot).toBeGreaterThan(0);
+    // Between them, the two boots recorded every interval of the cut: the restart lost none.
+    const slots = spooled.map((r) => Math.floor((r.ts - gen.t0) / gen.intervalMs)).sort((a, b) => a - b);
+    expect(slots).toEqual(Array.from({ length: slots.length }, (_, i) => (slots[0] ?? 0) + i));
+    expect(slots.length).toBe(cut.for_min);
+    // The rigs ran through the restart: their uptime spans the cut.
+    const live = reports[firstLive];
+    expect(live?.rigs.every((s) => (s.uptime_s ?? 0) * 1000 > cutEnd - cutStart)).toBe(true);
+  });
+});

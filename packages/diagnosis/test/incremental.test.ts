@@ -136,6 +136,7 @@ describe('Diagnoser site context and roll-ups, kept incrementally', () => {
     const shape = { sites: 2, hostsPerSite: [2, 4] as [number, number], rigsPerHost: [3, 12] as [number, number] };
     let checkedNear = 0;
     let checkedRollups = 0;
+    let replacedGuesses = 0;
     for (const seed of [7]) {
       let d = new Diagnoser();
       for (const e of randomFleet(seed, { ...shape, rounds: 120, restartEvery: 41 })) {
@@ -155,6 +156,14 @@ describe('Diagnoser site context and roll-ups, kept incrementally', () => {
         expect(step(rebuilt, e)).toEqual(out);
 
         if (e.kind !== 'report') continue;
+        if (e.report.historical) {
+          // An old boot's spooled report taking a slot guessed from uptime across the new boot.
+          const guessed = (state: DiagnoserState) =>
+            state.rigs
+              .filter((r) => r.site === e.site && r.host === e.host)
+              .reduce((n, r) => n + r.guessedSlots.length, 0);
+          if (guessed(d.exportState()) < guessed(before)) replacedGuesses += 1;
+        }
         const want = walkedNeighbourhood(before, e, d.config);
         for (const c of calls) {
           expect(c.near, `${e.site}/${e.host}/${c.rig} at ${e.report.ts}`).toEqual(want.get(c.rig));
@@ -185,5 +194,6 @@ describe('Diagnoser site context and roll-ups, kept incrementally', () => {
     // The stream must have exercised both, or the test proves nothing.
     expect(checkedNear).toBeGreaterThan(3000);
     expect(checkedRollups).toBeGreaterThan(700);
+    expect(replacedGuesses).toBeGreaterThan(0);
   });
 });

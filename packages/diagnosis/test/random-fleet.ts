@@ -1,7 +1,8 @@
 /**
  * A seeded stream of everything a collector feeds the Diagnoser, over a small fleet where a lot goes
  * wrong at once: feeds and racks vanishing, site-wide pool trouble, uplink cuts, silent hosts that
- * come back live, from their spool or with a new boot, re-births that move rigs between feeds and
+ * come back live, from their spool or with a new boot (whose spool, kept across the restart, replays
+ * the old boot's reports after the first live report), re-births that move rigs between feeds and
  * racks or drop and add rigs, rigs missing from reports, duplicate deliveries and duplicate samples.
  * The stream does not depend on what the Diagnoser answers, so any two Diagnosers can replay it.
  */
@@ -243,6 +244,11 @@ export function randomFleet(seed: number, shape: FleetShape): FleetEvent[] {
         if (h.comeback === 'spool') {
           for (const m of h.missed)
             if (chance(0.9)) events.push({ kind: 'report', site: h.site, host: h.id, report: m, nowMs: nowMs + 100 });
+        } else if (h.comeback === 'reboot') {
+          // The spool survives the restart: the old boot's reports follow the first live report.
+          // All of them: no draw from the PRNG, so the rest of the stream is what it was without them.
+          for (const m of h.missed)
+            events.push({ kind: 'report', site: h.site, host: h.id, report: m, nowMs: nowMs + 100 });
         }
         h.missed = [];
         continue;

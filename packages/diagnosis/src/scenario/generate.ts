@@ -222,13 +222,28 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
         t < x.endMs &&
         (x.e.host === `${h.site}/${h.id}` || (x.e.site === h.site && !x.e.rigs && !x.e.feed && !x.e.rack)),
     );
-  /** Why the agent of h is silent at t, if it is. */
+  /**
+   * Why the agent of h is silent at t, if it is. An agent (or host) that is down records nothing,
+   * even inside an uplink cut; one that is up behind a cut spools.
+   */
   const silentWhy = (h: SimHost, t: number) => {
-    for (const x of hostEvents(h, t)) {
-      if (x.e.kind === 'site_power' || x.e.kind === 'agent_crash' || x.e.kind === 'host_reboot') return x;
-      if (x.e.kind === 'uplink_cut' && spec.collector === 'remote') return x;
-    }
-    return undefined;
+    const hev = hostEvents(h, t);
+    const down = hev.find((x) => x.e.kind === 'site_power' || x.e.kind === 'agent_crash' || x.e.kind === 'host_reboot');
+    if (down) return down;
+    return spec.collector === 'remote' ? hev.find((x) => x.e.kind === 'uplink_cut') : undefined;
+  };
+  /**
+   * The cut that hides a restart of h's agent (or host) from an off-site collector: a restart that
+   * begins and ends inside the cut sends no Will and no birth (the agent is cut off already); the
+   * agent comes back at the cut's end with its new boot, and its spool holds both boots' reports.
+   */
+  const hidingCut = (h: SimHost, x: (typeof events)[number]) => {
+    if (spec.collector !== 'remote') return undefined;
+    if ((x.e.kind !== 'agent_crash' && x.e.kind !== 'host_reboot') || x.e.host !== `${h.site}/${h.id}`)
+      return undefined;
+    return events.find(
+      (c) => c.e.kind === 'uplink_cut' && c.e.site === h.site && c.startMs < x.startMs && x.endMs < c.endMs,
+    );
   };
 
   const deliveries: Delivery[] = [];
@@ -274,7 +289,7 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
         (x.e.kind === 'site_power' && x.e.site === h.site) ||
         ((x.e.kind === 'agent_crash' || x.e.kind === 'host_reboot') && x.e.host === `${h.site}/${h.id}`) ||
         (x.e.kind === 'uplink_cut' && spec.collector === 'remote' && x.e.site === h.site);
-      if (!isSilence) continue;
+      if (!isSilence || hidingCut(h, x)) continue; // a hidden restart comes back with its cut
       const bootId = `boot-${h.id}-${String(h.boot).padStart(4, '0')}`;
       const lost = x.e.kind !== 'host_reboot';
       const willAt = x.startMs + (lost ? WILL_DELAY_MS : 1000);
@@ -287,14 +302,15 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
           presence: { status: 'offline', reason: lost ? 'lost' : 'shutdown', boot_id: bootId, conn: h.conn },
         });
       }
-      const newBoot = x.e.kind !== 'uplink_cut';
-      if (newBoot) {
-        h.boot += 1;
+      const restarts = events.filter((y) => hidingCut(h, y) === x);
+      if (x.e.kind !== 'uplink_cut' || restarts.length > 0) {
+        h.boot += Math.max(1, restarts.length);
         h.conn = 1;
       } else {
         h.conn += 1;
       }
       if (x.e.kind === 'site_power' || x.e.kind === 'host_reboot') h.hostBootMs = x.endMs - 20_000;
+      for (const y of restarts) if (y.e.kind === 'host_reboot') h.hostBootMs = y.endMs - 20_000;
       const back = x.endMs + 2000;
       const birth = birthOf(h, back);
       deliveries.push({ atMs: back, kind: 'birth', site: h.site, host: h.id, birth });
@@ -510,8 +526,13 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
       }
       deliveries.push({ atMs: t + 50 + Math.floor(rand() * 300), kind: 'report', site: h.site, host: h.id, report });
       if (h.spool.length > 0) {
-        // The backlog follows the first live report after the return (live overtakes spool).
-        h.spool.forEach((rep, i) => {
+        // The backlog follows the first live report after the return (live overtakes spool), in the
+        // agent's spool order: this boot's reports first, then older boots' (a restart in the cut).
+        const backlog = [
+          ...h.spool.filter((rep) => rep.boot_id === bootId),
+          ...h.spool.filter((rep) => rep.boot_id !== bootId),
+        ];
+        backlog.forEach((rep, i) => {
           deliveries.push({ atMs: t + 1000 + i, kind: 'report', site: h.site, host: h.id, report: rep });
         });
         h.spool = [];
@@ -528,10 +549,11 @@ export function generate(spec: ScenarioSpec): GeneratedScenario {
       startMs: x.startMs,
       endMs: x.endMs,
       rigs: hosts.flatMap((h) => h.rigs.filter((r) => affects(x.e, r)).map((r) => r.key)),
+      // A restart hidden in a cut has no silence of its own to detect: it must raise nothing.
       silent:
         x.e.kind === 'site_power' ||
-        x.e.kind === 'agent_crash' ||
-        x.e.kind === 'host_reboot' ||
+        ((x.e.kind === 'agent_crash' || x.e.kind === 'host_reboot') &&
+          !hosts.some((h) => hidingCut(h, x) !== undefined)) ||
         (x.e.kind === 'uplink_cut' && spec.collector === 'remote'),
     }));
   deliveries.sort((a, b) => a.atMs - b.atMs);
