@@ -312,4 +312,39 @@ describe('DiagnosisRunner on a real store', () => {
     runner.stop();
     store.close();
   });
+
+  it('counts each interval once in the deficit counter, as the accounting table holds it', () => {
+    const store = openStore();
+    const view = new FleetView();
+    const feed = fakeIngest();
+    const runner = new DiagnosisRunner(
+      { store, view, ingest: feed.ingest, log: pino({ level: 'silent' }), now: () => now, utilization: () => 0.1 },
+      options,
+    );
+    runner.start();
+    now = T0;
+    store.ensureHost(SITE, HOST, now);
+    feed.birth(1);
+    feed.presence(1, 'online');
+    // A cut, then lone samples of another state: each is written first as a provisional row under
+    // connectivity_loss, then rewritten by its final row when the next cut sample shows it was noise.
+    const kinds: ('cut' | 'late')[] = ['cut', 'cut', 'cut', 'cut', 'late', 'cut', 'cut', 'late', 'cut', 'cut'];
+    kinds.forEach((kind, k) => {
+      now = T0 + k * I + 50;
+      vi.advanceTimersByTime(I);
+      feed.commit([report(k, kind, false)]);
+    });
+    runner.stop();
+    const stored = store.db
+      .prepare("SELECT state, SUM(deficit_hashes) AS d FROM accounting WHERE state != 'ok' GROUP BY state")
+      .all() as { state: string; d: number }[];
+    expect(stored.map((r) => r.state)).toEqual(['connectivity_loss']);
+    const counted = view.deficitHashesByCause.connectivity_loss;
+    expect(counted).toBeGreaterThan(0);
+    expect(counted).toBeCloseTo(stored[0]?.d ?? 0, -3);
+    expect(Object.entries(view.deficitHashesByCause).filter(([c, d]) => c !== 'connectivity_loss' && d > 0)).toEqual(
+      [],
+    );
+    store.close();
+  });
 });

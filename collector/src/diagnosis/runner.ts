@@ -404,7 +404,8 @@ export class DiagnosisRunner {
     }
     const latestExpected = new Map<string, { ts: number; hs: number; site: string; host: string; rig: string }>();
     for (const row of outcome.rows) {
-      if (row.state !== 'ok') this.view.addDeficit(row.state, row.deficit_hashes);
+      // A provisional row is rewritten by the interval's final row: counting both counted it twice.
+      if (row.state !== 'ok' && row.provisional !== true) this.view.addDeficit(row.state, row.deficit_hashes);
       const key = `${row.site}/${row.host}/${row.rig}`;
       const seen = latestExpected.get(key);
       if (!seen || seen.ts < row.ts)

@@ -734,7 +734,7 @@ export class Diagnoser {
     r.pending.slots.push(s);
     r.pending.evidence = v.evidence;
     if (r.pending.slots.length < this.confirmFor(v.state)) {
-      this.out.rows.push(this.row(r, s, r.state)); // provisional, rewritten on confirmation
+      this.out.rows.push({ ...this.row(r, s, r.state), provisional: true }); // rewritten on confirmation
       return;
     }
     const { slots, evidence, state } = r.pending;

@@ -95,6 +95,12 @@ export interface AccountingRow {
   deficit_hashes: number;
   /** Null when no power figure is known for the interval. */
   energy_j: number | null;
+  /**
+   * A live row written while a state change awaits confirmation, under the state before it: a later
+   * row with the same key rewrites it. Counters count only the rows that are not provisional, so each
+   * interval's deficit is counted once.
+   */
+  provisional?: true;
 }
 
 /** Delete the rows of one rig with `fromMs <= ts < toMs`; applied before the rows of the same outcome. */
