@@ -85,6 +85,12 @@ describe('classifySample', () => {
     expect(classify({ pools: dead, hashrate_hs: 0 }, {}, { sitePoolTroubleFraction: 0.8 }).state).toBe('pool_outage');
   });
 
+  it('counts a rig-local pool loss as all lost, however fast the rig hashes locally', () => {
+    const v = classify({ pools: dead, hashrate_hs: 110e12 });
+    expect(v.state).toBe('hardware_fault');
+    expect(v.hashrateHs).toBe(0);
+  });
+
   it('reads metered 0 W on an unreachable rig as power loss', () => {
     const v = classify({ reachable: false, power_w: 0, power_source: 'meter', hashrate_hs: undefined });
     expect(v.state).toBe('power_loss');

@@ -245,11 +245,15 @@ export function classifySample(
         { signal: 'site.pool', detail: `${pct(near.sitePoolTroubleFraction)} of the site's rigs lost their pool` },
       ]);
     }
-    return verdict('hardware_fault', [
-      trouble,
-      rateEv,
-      { signal: 'rig.local', detail: 'only this rig lost its pool while the uplink and neighbours are fine' },
-    ]);
+    // Whatever the rig hashes locally, none of it reaches a pool: the deficit is all of it.
+    return {
+      ...verdict('hardware_fault', [
+        trouble,
+        rateEv,
+        { signal: 'rig.local', detail: 'only this rig lost its pool while the uplink and neighbours are fine' },
+      ]),
+      hashrateHs: 0,
+    };
   }
 
   // Firmware that cannot say whether its pool is up (AxeOS): hashrate gone while the pool probes
