@@ -215,11 +215,9 @@ export class Collector {
           };
         },
         store: () => {
-          // Up = open and the last commit did not fail. Commits run on the writer thread, so a
-          // probe of the main connection would not see a full disk; the ingest's last commit does.
           const s = this.ingest.stats();
           return {
-            up: this.store.isOpen && !s.lastCommitFailed,
+            up: this.store.health().ok,
             sizeBytes: this.store.sizeBytes(),
             ...(s.lastCommitMs !== null ? { lastCommitMs: s.lastCommitMs } : {}),
           };

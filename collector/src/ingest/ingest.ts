@@ -79,8 +79,6 @@ export interface IngestStats {
   commitLatency: HistogramSnapshot;
   /** Collector wall clock of the last successful commit (Unix ms); null before the first. */
   lastCommitMs: number | null;
-  /** The last commit attempted failed (disk full, I/O error): nothing is being acked. */
-  lastCommitFailed: boolean;
   acksPublished: number;
   ackPublishFailures: number;
   resendsSent: number;
@@ -143,7 +141,6 @@ export class Ingest {
     commitFailures: {},
     commitLatencyMs: { last: 0, max: 0, sum: 0, count: 0 },
     lastCommitMs: null,
-    lastCommitFailed: false,
     acksPublished: 0,
     ackPublishFailures: 0,
     resendsSent: 0,
@@ -458,7 +455,6 @@ export class Ingest {
         lat.count++;
         this.commitLatency.observe(ms / 1000);
         this.counters.lastCommitMs = this.now();
-        this.counters.lastCommitFailed = false;
         this.counters.batches++;
         this.counters.samplesStored += result.samplesWritten;
         result.outcomes.forEach((outcome, n) => {
@@ -478,7 +474,6 @@ export class Ingest {
         });
       } catch (err) {
         committedOk = false;
-        this.counters.lastCommitFailed = true;
         const e = toStoreError(err, 'committing reports');
         this.countFailure(e);
         this.logCommitFailure(e, toStore.length);

@@ -192,6 +192,8 @@ describe('Store', () => {
     const other = new Database(file);
     other.prepare('BEGIN IMMEDIATE').run();
     try {
+      // Health reads without the write lock: it neither waits for it nor fails on it.
+      expect(store.health().ok).toBe(true);
       await expect(store.commit([item])).rejects.toMatchObject({
         name: 'StoreError',
         code: 'HW_ERR_STORE_BUSY',
@@ -200,8 +202,11 @@ describe('Store', () => {
       other.prepare('ROLLBACK').run();
       other.close();
     }
+    // The failed commit is what makes the store unhealthy (a full disk fails commits only).
+    expect(store.health()).toMatchObject({ ok: false, detail: expect.stringContaining('last commit failed') });
     expect(store.db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 0 });
     expect((await store.commit([item])).outcomes).toEqual(['stored']);
+    expect(store.health().ok).toBe(true);
   });
 
   it.each([true, false])(

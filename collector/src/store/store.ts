@@ -217,6 +217,8 @@ function toWriterItem(p: PendingReport, numbers: Float64Array): WriterItem {
 
 export class Store {
   private readonly options: StoreOptions;
+  /** Why the last commit of reports failed; undefined once one succeeds (see `health()`). */
+  private lastCommitError: string | undefined;
   private conn: Database.Database | undefined;
   private stmts: ReturnType<Store['prepare']> | undefined;
   private readonly siteIds = new Map<string, number>();
@@ -571,8 +573,16 @@ export class Store {
    * the batch is written and synced), else on this one. Rejects with a StoreError.
    */
   async commit(items: readonly PendingReport[]): Promise<CommitResult> {
-    if (!this.thread) return this.commitReports(items);
-    return this.applyWrite(await this.thread.write(toWriterItems(items)));
+    try {
+      const result = this.thread
+        ? this.applyWrite(await this.thread.write(toWriterItems(items)))
+        : this.commitReports(items);
+      this.lastCommitError = undefined;
+      return result;
+    } catch (err) {
+      this.lastCommitError = `last commit failed: ${toStoreError(err, 'committing reports').message}`;
+      throw err;
+    }
   }
 
   private applyWrite(result: WriteResult): CommitResult {
@@ -616,20 +626,21 @@ export class Store {
     }
   }
 
-  /** Probes that the database is open and writable (for /readyz). */
+  /**
+   * Whether the store can take reports (for /readyz and `hashwatch_store_up`): open, readable, and
+   * its last commit of reports did not fail. The commit is the probe that matters: a full disk or
+   * an I/O error shows there, on the writer thread. This never waits for a lock: a probe that took
+   * the write lock (BEGIN IMMEDIATE, as before) waited up to `busy_timeout_ms` on the main thread
+   * whenever a commit was being written, and a full disk did not fail it.
+   */
   health(): { ok: boolean; detail: string } {
     if (!this.conn) return { ok: false, detail: 'database is not open' };
+    if (this.lastCommitError !== undefined) return { ok: false, detail: this.lastCommitError };
     try {
-      this.conn.prepare('BEGIN IMMEDIATE').run();
-      this.conn.prepare('ROLLBACK').run();
+      this.conn.prepare('SELECT count(*) FROM sqlite_master').get();
       return { ok: true, detail: this.options.path };
     } catch (err) {
-      try {
-        if (this.conn.inTransaction) this.conn.prepare('ROLLBACK').run();
-      } catch {
-        // nothing to roll back
-      }
-      return { ok: false, detail: toStoreError(err, 'probing the database').message };
+      return { ok: false, detail: toStoreError(err, 'reading the database').message };
     }
   }
 }
