@@ -116,6 +116,23 @@ function report(k: number, kind: 'late' | 'cut' | 'ok', historical: boolean): Re
   };
 }
 
+/** A started runner on a fresh store, at T0, whose host has just announced itself (birth, online). */
+function startOnline(utilization: () => number) {
+  const store = openStore();
+  const view = new FleetView();
+  const feed = fakeIngest();
+  const runner = new DiagnosisRunner(
+    { store, view, ingest: feed.ingest, log: pino({ level: 'silent' }), now: () => now, utilization },
+    options,
+  );
+  runner.start();
+  now = T0;
+  store.ensureHost(SITE, HOST, now);
+  feed.birth(1);
+  feed.presence(1, 'online');
+  return { store, view, feed, runner };
+}
+
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hw-diag-runner-'));
   file = path.join(dir, 'hw.db');
@@ -267,19 +284,8 @@ describe('DiagnosisRunner on a real store', () => {
   });
 
   it('holds silence judgments while the collector is saturated, and judges them once it is not', () => {
-    const store = openStore();
-    const view = new FleetView();
-    const feed = fakeIngest();
     let busy = 0.2;
-    const runner = new DiagnosisRunner(
-      { store, view, ingest: feed.ingest, log: pino({ level: 'silent' }), now: () => now, utilization: () => busy },
-      options,
-    );
-    runner.start();
-    now = T0;
-    store.ensureHost(SITE, HOST, now);
-    feed.birth(1);
-    feed.presence(1, 'online');
+    const { store, feed, runner } = startOnline(() => busy);
     const rig = `${SITE}/${HOST}/${RIGS[0]}`;
     let k = 0;
     const live = (ms: number) => {
@@ -314,18 +320,7 @@ describe('DiagnosisRunner on a real store', () => {
   });
 
   it('counts each interval once in the deficit counter, as the accounting table holds it', () => {
-    const store = openStore();
-    const view = new FleetView();
-    const feed = fakeIngest();
-    const runner = new DiagnosisRunner(
-      { store, view, ingest: feed.ingest, log: pino({ level: 'silent' }), now: () => now, utilization: () => 0.1 },
-      options,
-    );
-    runner.start();
-    now = T0;
-    store.ensureHost(SITE, HOST, now);
-    feed.birth(1);
-    feed.presence(1, 'online');
+    const { store, view, feed, runner } = startOnline(() => 0.1);
     // A cut, then lone samples of another state: each is written first as a provisional row under
     // connectivity_loss, then rewritten by its final row when the next cut sample shows it was noise.
     const kinds: ('cut' | 'late')[] = ['cut', 'cut', 'cut', 'cut', 'late', 'cut', 'cut', 'late', 'cut', 'cut'];
