@@ -20,10 +20,12 @@ const BATCH = 500;
  * RSS growth allowed between the end of warm-up and the end of the run, not counting V8's young
  * generation. The collector lets that grow to 64 MB semi-spaces (cli.ts) and under this load it
  * does, by 60-150 MB of RSS that is reserved, not leaked, and a bound on plain RSS growth flaked.
- * Measured here: 17-48 MB grown besides it in three runs; with a 1.5 kB Buffer kept per payload
- * (a deliberate leak, 135 MB over the 90k payloads after warm-up), 230 MB.
+ * Measured here besides it: 17-48 MB with the test alone (three runs), 112 MB once while the rest
+ * of `npm test` loaded the machine (old-generation garbage and allocator pages not yet returned);
+ * with a 1.5 kB Buffer kept per payload (a deliberate leak, 135 MB over the 90k payloads after
+ * warm-up), 230 MB. The bound sits between: it catches a leak of that size, not a small one.
  */
-const MAX_RSS_GROWTH_KB = 100 * 1024;
+const MAX_RSS_GROWTH_KB = 170 * 1024;
 
 /** The young generation's committed size (new space and its large-object space), in kB. */
 function youngKb(m: Map<string, number>): number {
