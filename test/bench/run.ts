@@ -156,13 +156,13 @@ code alone) and the before/after figures on this machine.
    the same day gave +17 % for both (47.2k against 40.3k, 46.8k against 39.9k); with group commit
    (finding 17), ×1.30 and ×1.51 at 04:39 UTC on 2026-12-06 (×1.62 and ×1.17 an hour earlier), and
    ×1.17 and ×1.32 at 07:13 UTC (after finding 20, on a loaded machine), ×1.24 and ×0.96 at
-   19:47 UTC (load 0.73), ×1.33 and ×1.14 at 20:13 UTC, ×1.17 and ×1.28 in the run above (22:22 UTC). The reports then crossed to
+   19:47 UTC (load 0.73), ×1.33 and ×1.14 at 20:13 UTC, ×1.17 and ×1.28 at 22:22 UTC, ×2.06 and ×1.23 in the run above (04:13 UTC on 2026-12-07). The reports then crossed to
    the thread as lists of mixed values; they now cross as one Float64Array per batch (NULL as not-a-number),
    filled without allocation: paired A/B runs of the two builds (\`HASHWATCH_BENCH_COLLECTOR_CLI\`),
    100-rig 45.6k → 51.9k samples/s median (ahead in 5 of 5 rounds), 1-rig 9.4k → 10.4k (4 of 4),
    500-rig unchanged within noise. 1-rig reports then lost to inline writes (×0.84): each report
    also crosses the thread boundary; with group commit they gained ×1.17 at 04:39 UTC, ×1.05 at 07:13 UTC,
-   ×1.08 at 19:47 UTC, ×1.17 at 20:13 UTC and ×1.00 in the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
+   ×1.08 at 19:47 UTC, ×1.17 at 20:13 UTC, ×1.00 at 22:22 UTC and ×1.49 in the run above. **Still open:** the main thread after the change is decode ~28 %, garbage
    collection ~27 %, aedes ~12 %, diagnosis and views ~11 % of its busy time, the writer thread ~30 %
    busy, and the publishers take ~25–30 % of the same 2 cores. With the commit removed altogether
    (an experiment, not a mode) the collector reached 67–81k samples/s, ~49 % of raw: decode, the
@@ -177,9 +177,9 @@ code alone) and the before/after figures on this machine.
    measured 107–148k rows/s in a loaded run on 2026-12-05, 198–281k in a quiet run early on
    2026-12-06, 144–283k at 04:39 UTC (100-rig: 219k, then 144k, an hour apart), 101–144k at 07:13 UTC
    (load 2.48 at its start; the idle machine showed 50 % system time that morning), 145–198k at
-   19:47 UTC (load 0.73), 150–205k at 20:13 UTC and 146–200k in the run above (22:22 UTC, load 1.83), so the e2e / raw column moves with the machine's load as much as with
+   19:47 UTC (load 0.73), 150–205k at 20:13 UTC, 146–200k at 22:22 UTC (load 1.83) and 156–213k in the run above (04:13 UTC on 2026-12-07, load 0.98), so the e2e / raw column moves with the machine's load as much as with
    the code. **At 07:13 UTC the 100-rig rows read 49 % (embedded) and 65 % (mosquitto) of raw: that
-   was the depressed ceiling, not a met goal;** the quieter runs at 19:47 and 20:13 UTC read 44 % and 41 %, and 46 % and 34 %, and the run above 41 % and 37 % (its 100-rig rows are lower with code unchanged for that size: 3 interleaved pairs with the build before this session gave 75.9k, 76.1k, 57.0k against 59.4k, 57.8k, 54.2k samples/s). Against the 144–219k measured in quieter runs the same 50–65k
+   was the depressed ceiling, not a met goal;** the quieter runs at 19:47 and 20:13 UTC read 44 % and 41 %, and 46 % and 34 %, the run of 22:22 UTC 41 % and 37 %, and the run above 47 % and 38 % (the 22:22 UTC 100-rig rows are lower with code unchanged for that size: 3 interleaved pairs with the build before that session gave 75.9k, 76.1k, 57.0k against 59.4k, 57.8k, 54.2k samples/s). Against the 144–219k measured in quieter runs the same 50–65k
    samples/s are 23–45 %. Profiled again on
    2026-12-06 (100-rig reports, 10 × 30 in flight, before group commit): the main thread was ~87 %
    busy, JSON.parse ~30 %, ajv ~5 %, GC 18 %, diagnosis ~6 %, views ~4 %, while the whole machine
