@@ -18,6 +18,14 @@ export const SLICE_MS = 10;
  */
 export const ITEMS_PER_STEP = 1024;
 
+/** Runs stepped work in one piece (no pause) and returns its result. */
+export function runToEnd<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
 /**
  * Runs `steps` to the end, giving the event loop a turn (`setImmediate`) whenever `sliceMs` have
  * passed since the last one. A step is one `next()`: the iterator decides where a pause may fall,

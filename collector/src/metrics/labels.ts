@@ -6,7 +6,7 @@
  * at the next scrape, never served stale. The HTTP handler keeps one cache for its lifetime.
  */
 import type { RigView } from '../fleet/view.js';
-import { ITEMS_PER_STEP } from '../slices.js';
+import { ITEMS_PER_STEP, runToEnd } from '../slices.js';
 import { encode, encodeLabels, labelPairs } from './exposition.js';
 
 /** One rig as the renderer visits it: its view in this scrape and its encoded label sets. */
@@ -86,11 +86,7 @@ export class LabelCache {
 
   /** `steps()` in one go. */
   rigs(rigs: ReadonlyMap<string, RigView>): readonly RigLabels[] {
-    const steps = this.steps(rigs);
-    for (;;) {
-      const step = steps.next();
-      if (step.done) return step.value;
-    }
+    return runToEnd(this.steps(rigs));
   }
 
   /**

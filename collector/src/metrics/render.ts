@@ -17,7 +17,7 @@ import {
   type SiteView,
   STATES,
 } from '../fleet/view.js';
-import { ITEMS_PER_STEP, runInSlices } from '../slices.js';
+import { ITEMS_PER_STEP, runInSlices, runToEnd } from '../slices.js';
 import {
   addHistogram,
   ExpositionWriter,
@@ -671,9 +671,7 @@ export function writeFleetMetrics(
   options: RenderOptions,
   labels: LabelCache = new LabelCache(),
 ): void {
-  for (const _ of fleetMetricsSteps(out, sources, options, labels)) {
-    // no pause: the whole page in one go
-  }
+  runToEnd(fleetMetricsSteps(out, sources, options, labels)); // no pause: the whole page in one go
 }
 
 /** `writeFleetMetrics` as steps: it yields where a sliced render may give the event loop a turn. */
