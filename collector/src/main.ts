@@ -215,11 +215,11 @@ export class Collector {
           };
         },
         store: () => {
-          const s = this.ingest.stats();
+          const lastCommitMs = this.store.lastCommitMs;
           return {
             up: this.store.health().ok,
             sizeBytes: this.store.sizeBytes(),
-            ...(s.lastCommitMs !== null ? { lastCommitMs: s.lastCommitMs } : {}),
+            ...(lastCommitMs !== undefined ? { lastCommitMs } : {}),
           };
         },
         diagnosis: () => ({ behind: this.diagnosis.stats().behind }),

@@ -74,11 +74,8 @@ export interface IngestStats {
   skewed: number;
   batches: number;
   commitFailures: Record<string, number>;
-  commitLatencyMs: { last: number; max: number; sum: number; count: number };
-  /** The same commit durations as a histogram (`hashwatch_ingest_commit_duration_seconds`). */
+  /** Durations of the commits that succeeded (`hashwatch_ingest_commit_duration_seconds`). */
   commitLatency: HistogramSnapshot;
-  /** Collector wall clock of the last successful commit (Unix ms); null before the first. */
-  lastCommitMs: number | null;
   acksPublished: number;
   ackPublishFailures: number;
   resendsSent: number;
@@ -139,8 +136,6 @@ export class Ingest {
     skewed: 0,
     batches: 0,
     commitFailures: {},
-    commitLatencyMs: { last: 0, max: 0, sum: 0, count: 0 },
-    lastCommitMs: null,
     acksPublished: 0,
     ackPublishFailures: 0,
     resendsSent: 0,
@@ -193,7 +188,6 @@ export class Ingest {
       ...this.counters,
       rejected: { ...this.counters.rejected },
       commitFailures: { ...this.counters.commitFailures },
-      commitLatencyMs: { ...this.counters.commitLatencyMs },
       commitLatency: this.commitLatency.snapshot(),
       pendingReports: this.batch.length,
     };
@@ -447,14 +441,7 @@ export class Ingest {
       const started = performance.now();
       try {
         const result = await this.store.commit(toStore.map((i) => i.pending));
-        const ms = performance.now() - started;
-        const lat = this.counters.commitLatencyMs;
-        lat.last = ms;
-        lat.max = Math.max(lat.max, ms);
-        lat.sum += ms;
-        lat.count++;
-        this.commitLatency.observe(ms / 1000);
-        this.counters.lastCommitMs = this.now();
+        this.commitLatency.observe((performance.now() - started) / 1000);
         this.counters.batches++;
         this.counters.samplesStored += result.samplesWritten;
         result.outcomes.forEach((outcome, n) => {

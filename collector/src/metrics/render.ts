@@ -694,10 +694,10 @@ function* fleetMetricsSteps(
 
 /**
  * Writes the full `/metrics` page into `out`: hashwatch families, then process/runtime metrics when
- * a runtime registry is given. The walks over every rig (the host sums, the per-rig families) are
- * done in slices of about `SLICE_MS`, with a turn of the event loop between them: a rig's values may change between slices (as they may
- * between any two scrapes), the set of rigs and the page's layout do not. `out` must not be reset
- * or reused before the Promise settles.
+ * a runtime registry is given. The walks over every rig (labels, host and site sums, the per-rig
+ * families) are done in slices of about `SLICE_MS`, with a turn of the event loop between them: a
+ * rig's values may change between slices (as they may between any two scrapes), the set of rigs
+ * and the page's layout do not. `out` must not be reset or reused before the Promise settles.
  */
 export async function writeMetrics(
   out: ExpositionWriter,

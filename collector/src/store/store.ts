@@ -219,6 +219,8 @@ export class Store {
   private readonly options: StoreOptions;
   /** Why the last commit of reports failed; undefined once one succeeds (see `health()`). */
   private lastCommitError: string | undefined;
+  /** Wall clock of the last commit of reports that succeeded (Unix ms; `hashwatch_store_last_commit_timestamp_seconds`). */
+  lastCommitMs: number | undefined;
   private conn: Database.Database | undefined;
   private stmts: ReturnType<Store['prepare']> | undefined;
   private readonly siteIds = new Map<string, number>();
@@ -578,6 +580,7 @@ export class Store {
         ? this.applyWrite(await this.thread.write(toWriterItems(items)))
         : this.commitReports(items);
       this.lastCommitError = undefined;
+      this.lastCommitMs = Date.now();
       return result;
     } catch (err) {
       this.lastCommitError = `last commit failed: ${toStoreError(err, 'committing reports').message}`;
